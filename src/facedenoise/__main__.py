@@ -1,0 +1,3 @@
+from facedenoise.cli import main
+
+main()

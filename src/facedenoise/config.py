@@ -1,0 +1,121 @@
+"""Frozen settings for data, model and training: the one place where each default lives.
+
+Every run stores its settings in `config.json`; `load_run_config` rebuilds them, so a model
+can always be rebuilt from its run folder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from facedenoise.errors import FaceDenoiseError
+
+NOISE_FACTOR = 0.3  # the mission's noise: noisy = clip(clean + 0.3 * N(0, 1), 0, 1)
+IMAGE_SIZE = 128
+
+
+@dataclass(frozen=True)
+class PrepareConfig:
+    """How `facedenoise prepare` selects, splits and degrades images."""
+
+    count: int | None = 10_000  # None: every image the source holds
+    test_fraction: float = 0.2
+    val_fraction: float = 0.2
+    size: int = IMAGE_SIZE
+    noise_factor: float = NOISE_FACTOR
+    seed: int = 42
+    allow_upscale: bool = False
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Which architecture to build and how big. `width`/`depth` only apply to `unet`."""
+
+    arch: str = "unet"
+    width: int = 32  # channels at the first level; doubles at each level below
+    depth: int = 4  # number of resolution levels (3 downsamplings)
+    blocks: int = 2  # 3x3 convolutions per level
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How a model is trained. `noise_factor=None` takes the prepared data's factor."""
+
+    epochs: int = 40
+    batch_size: int = 16
+    lr: float = 1e-3
+    loss: str = "mse"  # mse | l1 | charbonnier
+    schedule: str = "cosine"  # cosine | plateau | constant
+    patience: int = 10  # early stopping on validation loss, in epochs
+    patch_size: int | None = None  # random crops of this size; None: whole images
+    steps_per_epoch: int | None = None  # None: one pass over the training split
+    noise_factor: float | None = None
+    flip: bool = True
+    rotate: bool = False  # random 90-degree rotations (faces are upright, so off by default)
+    color_jitter: bool = False  # small brightness/contrast changes
+    seed: int = 42
+    time_limit_minutes: float | None = None
+    mixed_precision: bool | None = None  # None: on when a GPU is present
+    jit_compile: bool | None = None  # None: on when a GPU is present
+    strategy: str = "auto"  # auto | none | mirrored | multiworker
+
+
+@dataclass(frozen=True)
+class DenoiseConfig:
+    """How inference runs over photos of any size."""
+
+    tile: int = 512  # images larger than this go through overlapping tiles
+    tile_overlap: int = 32
+    batch_size: int = 8
+    suffix: str = ".denoised"
+    jpeg_quality: int = 95
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything stored in a run's `config.json`."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    noise_factor: float = NOISE_FACTOR
+    manifest_sha256: str | None = None
+    data_dir: str | None = None
+    version: str = ""
+
+
+def to_dict(config) -> dict:
+    """A JSON-ready dict of any of the dataclasses above."""
+    return dataclasses.asdict(config)
+
+
+def _from_dict(cls, values: dict):
+    known = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{key: value for key, value in values.items() if key in known})
+
+
+def save_run_config(config: RunConfig, path: Path) -> None:
+    """Write `config` as JSON to `path` atomically."""
+    from facedenoise.fileio import atomic_write_text
+
+    atomic_write_text(path, json.dumps(to_dict(config), indent=2) + "\n")
+
+
+def load_run_config(path: Path) -> RunConfig:
+    """Read a `config.json` written by `save_run_config`."""
+    try:
+        values = json.loads(Path(path).read_text())
+        return RunConfig(
+            model=_from_dict(ModelConfig, values.get("model", {})),
+            train=_from_dict(TrainConfig, values.get("train", {})),
+            noise_factor=values.get("noise_factor", NOISE_FACTOR),
+            manifest_sha256=values.get("manifest_sha256"),
+            data_dir=values.get("data_dir"),
+            version=values.get("version", ""),
+        )
+    except (OSError, ValueError, TypeError, AttributeError) as error:
+        raise FaceDenoiseError(
+            f"Cannot read run settings from {path} ({error}); is it a facedenoise run folder?"
+        ) from error
