@@ -1,0 +1,36 @@
+"""Shared fixtures: real bundled faces, and a tiny (untrained) model saved as a run folder."""
+
+from __future__ import annotations
+
+import os
+from importlib import resources
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+
+@pytest.fixture(scope="session")
+def sample_faces() -> list[Path]:
+    """The bundled 128x128 face PNGs."""
+    folder = Path(str(resources.files("facedenoise") / "sample" / "faces"))
+    faces = sorted(folder.glob("*.png"))
+    assert len(faces) >= 12, "the bundled sample should hold at least 12 faces"
+    return faces
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """A run folder with an untrained width-4 `unet` (best.keras + config.json)."""
+    from facedenoise import __version__
+    from facedenoise.config import ModelConfig, RunConfig, save_run_config
+    from facedenoise.models import build_model
+
+    run_dir = tmp_path_factory.mktemp("runs") / "20260101-000000-unet"
+    run_dir.mkdir()
+    config = RunConfig(model=ModelConfig(arch="unet", width=4, depth=2), version=__version__)
+    build_model(config.model).save(run_dir / "best.keras")
+    save_run_config(config, run_dir / "config.json")
+    return run_dir
