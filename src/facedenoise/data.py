@@ -1,0 +1,106 @@
+"""tf.data pipelines: training images with fresh noise every batch, fixed validation pairs.
+
+Images enter as 8-bit PNGs written by `facedenoise prepare`, are decoded once and cached as
+uint8, and leave as float32 in [0, 1]. Randomness (shuffling, augmentation, noise) comes from
+stateless ops seeded by a `Dataset.random` stream, so a seed fixes the whole data order.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import tensorflow as tf
+
+from facedenoise.config import TrainConfig
+from facedenoise.dataset import clean_files, split_pairs
+
+AUTOTUNE = tf.data.AUTOTUNE
+# Above this many cached bytes the decoded training set goes to a cache file, not to RAM.
+MEMORY_CACHE_LIMIT = 4 * 1024**3
+
+
+def _decode_png(path):
+    return tf.io.decode_png(tf.io.read_file(path), channels=3)
+
+
+def _to_float(image):
+    return tf.image.convert_image_dtype(image, tf.float32)
+
+
+def augment(image, seeds, config: TrainConfig):
+    """Random crop/flip/rotation/jitter of one uint8 image; returns float32 in [0, 1].
+
+    seeds: int64 tensor of shape (4, 2), one stateless seed per random decision.
+    """
+    if config.patch_size:
+        size = config.patch_size
+        image = tf.image.stateless_random_crop(image, (size, size, 3), seed=seeds[0])
+    image = _to_float(image)
+    if config.flip:
+        image = tf.image.stateless_random_flip_left_right(image, seed=seeds[1])
+    if config.rotate:
+        turns = tf.random.stateless_uniform((), seeds[2], minval=0, maxval=4, dtype=tf.int32)
+        image = tf.image.rot90(image, turns)
+    if config.color_jitter:
+        image = tf.image.stateless_random_brightness(image, 0.1, seed=seeds[3])
+        image = tf.image.stateless_random_contrast(image, 0.85, 1.15, seed=seeds[3] + 1)
+        image = tf.clip_by_value(image, 0.0, 1.0)
+    return image
+
+
+def add_noise(clean, seed, noise_factor: float):
+    """noisy = clip(clean + noise_factor * N(0, 1), 0, 1), per pixel and channel."""
+    noise = tf.random.stateless_normal(tf.shape(clean), seed=seed, dtype=clean.dtype)
+    return tf.clip_by_value(clean + noise_factor * noise, 0.0, 1.0)
+
+
+def decoded_images(paths: list[Path], cache_file: Path | None = None) -> tf.data.Dataset:
+    """Decode PNG files once and cache them as uint8 (in memory, or in `cache_file`)."""
+    dataset = tf.data.Dataset.from_tensor_slices([str(path) for path in paths])
+    dataset = dataset.map(_decode_png, num_parallel_calls=AUTOTUNE)
+    return dataset.cache(str(cache_file) if cache_file else "")
+
+
+def training_dataset(
+    data_dir: Path,
+    config: TrainConfig,
+    noise_factor: float,
+    cache_dir: Path | None = None,
+) -> tuple[tf.data.Dataset, int]:
+    """An endless dataset of (noisy, clean) float32 batches and the number of train images.
+
+    Every batch gets fresh noise; batches have `config.batch_size` (global) images.
+    """
+    paths = clean_files(data_dir, "train")
+    cache_file = None
+    first = tf.io.decode_png(tf.io.read_file(str(paths[0])), channels=3)
+    if cache_dir is not None and len(paths) * int(tf.size(first)) > MEMORY_CACHE_LIMIT:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        cache_file = cache_dir / "train-cache"
+    images = decoded_images(paths, cache_file).repeat()
+    images = images.shuffle(min(len(paths), 10_000), seed=config.seed)
+    seeds = tf.data.Dataset.random(seed=config.seed).batch(10)  # 5 stateless seeds a sample
+
+    def make_pair(image, numbers):
+        numbers = tf.reshape(numbers, (5, 2))
+        clean = augment(image, numbers[:4], config)
+        return add_noise(clean, numbers[4], noise_factor), clean
+
+    dataset = tf.data.Dataset.zip((images, seeds)).map(make_pair, num_parallel_calls=AUTOTUNE)
+    dataset = dataset.batch(config.batch_size, drop_remainder=True)
+    return dataset.prefetch(AUTOTUNE), len(paths)
+
+
+def pairs_dataset(data_dir: Path, split: str, batch_size: int) -> tf.data.Dataset:
+    """The fixed (noisy, clean) float32 pairs that `prepare` wrote for `split`, batched."""
+    pairs = split_pairs(data_dir, split)
+    noisy = [str(noisy_path) for noisy_path, _ in pairs]
+    clean = [str(clean_path) for _, clean_path in pairs]
+    dataset = tf.data.Dataset.from_tensor_slices((noisy, clean))
+    dataset = dataset.map(
+        lambda noisy_path, clean_path: (_decode_png(noisy_path), _decode_png(clean_path)),
+        num_parallel_calls=AUTOTUNE,
+    ).cache()
+    dataset = dataset.map(lambda noisy_image, clean_image: (_to_float(noisy_image),
+                                                            _to_float(clean_image)))
+    return dataset.batch(batch_size).prefetch(AUTOTUNE)

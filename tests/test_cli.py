@@ -1,0 +1,79 @@
+"""The CLI contract: commands, --version, --help without TensorFlow, one-line errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from facedenoise import __version__
+from facedenoise.cli import app
+
+runner = CliRunner()
+COMMANDS = ("prepare", "train", "evaluate", "denoise", "models")
+
+
+def test_help_lists_every_command():
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for command in COMMANDS:
+        assert command in result.output
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_each_command_has_help(command):
+    result = runner.invoke(app, [command, "--help"])
+    assert result.exit_code == 0
+    assert "Usage" in result.output
+
+
+def test_version():
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.output.strip() == f"facedenoise {__version__}"
+
+
+def test_cli_import_and_help_do_not_import_tensorflow():
+    code = (
+        "import sys; from typer.testing import CliRunner; import facedenoise.cli as cli; "
+        "assert CliRunner().invoke(cli.app, ['train', '--help']).exit_code == 0; "
+        "assert 'tensorflow' not in sys.modules, 'tensorflow was imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_python_dash_m_runs_the_cli():
+    result = subprocess.run(
+        [sys.executable, "-m", "facedenoise", "--version"], capture_output=True, text=True
+    )
+    assert result.returncode == 0
+    assert __version__ in result.stdout
+
+
+def test_unknown_option_is_a_usage_error():
+    result = runner.invoke(app, ["train", "--no-such-option"])
+    assert result.exit_code == 2
+
+
+def test_train_without_prepared_data_says_what_to_do(tmp_path):
+    result = runner.invoke(app, ["train", "--data", str(tmp_path / "missing"),
+                                 "--runs", str(tmp_path / "runs")])
+    assert result.exit_code == 1
+    assert "facedenoise prepare" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_unknown_architecture_is_one_line(tmp_path):
+    result = runner.invoke(app, ["train", "--dry-run", "--arch", "resnet"])
+    assert result.exit_code == 1
+    assert "unet, original" in result.output
+    assert len(result.output.strip().splitlines()) <= 2
+
+
+def test_models_lists_parameters_and_gmacs():
+    result = runner.invoke(app, ["models"])
+    assert result.exit_code == 0
+    assert "4,581,507" in result.output
+    assert "14.60" in result.output
