@@ -34,3 +34,14 @@ def tiny_run(tmp_path_factory) -> Path:
     build_model(config.model).save(run_dir / "best.keras")
     save_run_config(config, run_dir / "config.json")
     return run_dir
+
+
+@pytest.fixture(scope="session")
+def prepared_sample(tmp_path_factory) -> Path:
+    """The bundled sample prepared with the default settings (read-only for tests)."""
+    from facedenoise.config import PrepareConfig
+    from facedenoise.prepare import prepare
+
+    out = tmp_path_factory.mktemp("prepared") / "data"
+    prepare("sample", out, PrepareConfig(), workers=1, show_progress=False)
+    return out

@@ -239,6 +239,7 @@ def train(
         steps_per_epoch=steps_per_epoch,
         callbacks=callbacks,
         verbose=0,
+        shuffle=False,  # the dataset is already shuffled, with a seed
     )
     return run_dir
 

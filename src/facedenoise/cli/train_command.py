@@ -79,7 +79,8 @@ def train(
 ) -> None:
     """Train a denoising U-Net; writes runs/<timestamp>-<arch>/ with the best and last model."""
     quiet_tensorflow()
-    from facedenoise.train import describe_model, train as run_train
+    from facedenoise.train import describe_model
+    from facedenoise.train import train as run_train
 
     model_config = ModelConfig(arch=arch, width=width, depth=depth)
     train_config = TrainConfig(

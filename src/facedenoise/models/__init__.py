@@ -26,7 +26,9 @@ def build_model(config: ModelConfig) -> keras.Model:
         builder = ARCHITECTURES[config.arch]
     except KeyError:
         valid = ", ".join(ARCHITECTURES)
-        raise FaceDenoiseError(f"Unknown architecture '{config.arch}'; choose one of: {valid}.")
+        raise FaceDenoiseError(
+            f"Unknown architecture '{config.arch}'; choose one of: {valid}."
+        ) from None
     if config.width < 1 or config.depth < 1 or config.blocks < 1:
         raise FaceDenoiseError("Model width, depth and blocks must be at least 1.")
     return builder(config)

@@ -19,9 +19,10 @@ LEVELS = 5
 
 def _two_convs(x, name: str):
     for index in (1, 2):
-        x = layers.Conv2D(FILTERS, 3, padding="same", activation="relu", name=f"{name}_conv{index}")(
-            x
+        conv = layers.Conv2D(
+            FILTERS, 3, padding="same", activation="relu", name=f"{name}_conv{index}"
         )
+        x = conv(x)
     return x
 
 

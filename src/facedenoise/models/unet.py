@@ -26,9 +26,10 @@ FOLD = 2  # space-to-depth block at the input
 
 def _conv_block(x, filters: int, blocks: int, name: str):
     for index in range(1, blocks + 1):
-        x = layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"{name}_conv{index}")(
-            x
+        conv = layers.Conv2D(
+            filters, 3, padding="same", activation="relu", name=f"{name}_conv{index}"
         )
+        x = conv(x)
     return x
 
 
