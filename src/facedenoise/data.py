@@ -13,6 +13,8 @@ import tensorflow as tf
 
 from facedenoise.config import TrainConfig
 from facedenoise.dataset import clean_files, split_pairs
+from facedenoise.errors import FaceDenoiseError
+from facedenoise.imageio import list_images
 
 AUTOTUNE = tf.data.AUTOTUNE
 # Above this many cached bytes the decoded training set goes to a cache file, not to RAM.
@@ -61,6 +63,35 @@ def decoded_images(paths: list[Path], cache_file: Path | None = None) -> tf.data
     return dataset.cache(str(cache_file) if cache_file else "")
 
 
+def extra_training_images(folder: Path, patch_size: int | None) -> list[Path]:
+    """Images of `folder` (recursively) to train on besides the prepared train split.
+
+    They may have any size at least `patch_size`, since training takes random crops of them;
+    without `patch_size` they could not be batched with the prepared images.
+    """
+    if not patch_size:
+        raise FaceDenoiseError("--extra-train needs --patch-size (training crops of that size).")
+    if not folder.is_dir():
+        raise FaceDenoiseError(f"--extra-train {folder} is not a folder of images.")
+    paths = [path for path in list_images(folder) if path.suffix.lower() == ".png"]
+    if not paths:
+        raise FaceDenoiseError(f"--extra-train {folder} holds no PNG images.")
+    too_small = [path for path in paths if min(_image_size(path)) < patch_size]
+    if too_small:
+        raise FaceDenoiseError(
+            f"{too_small[0]} (and {len(too_small) - 1} more) is smaller than --patch-size "
+            f"{patch_size}; remove it or lower --patch-size."
+        )
+    return paths
+
+
+def _image_size(path: Path) -> tuple[int, int]:
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return image.size
+
+
 def training_dataset(
     data_dir: Path,
     config: TrainConfig,
@@ -72,6 +103,8 @@ def training_dataset(
     Every batch gets fresh noise; batches have `config.batch_size` (global) images.
     """
     paths = clean_files(data_dir, "train")
+    if config.extra_train:
+        paths += extra_training_images(Path(config.extra_train), config.patch_size)
     cache_file = None
     first = tf.io.decode_png(tf.io.read_file(str(paths[0])), channels=3)
     if cache_dir is not None and len(paths) * int(tf.size(first)) > MEMORY_CACHE_LIMIT:

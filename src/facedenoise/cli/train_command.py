@@ -45,6 +45,11 @@ def train(
     steps_per_epoch: Annotated[
         int | None, typer.Option(min=1, help="Batches per epoch (default: one pass).")
     ] = TRAIN.steps_per_epoch,
+    extra_train: Annotated[
+        Path | None,
+        typer.Option(help="Folder of more clean PNGs to train on (any size >= --patch-size).",
+                     show_default=False),
+    ] = None,
     noise_factor: Annotated[
         float | None, typer.Option(min=0.0, help="Noise std (default: the dataset's).")
     ] = TRAIN.noise_factor,
@@ -92,6 +97,7 @@ def train(
         patience=patience,
         patch_size=patch_size,
         steps_per_epoch=steps_per_epoch,
+        extra_train=str(extra_train) if extra_train else None,
         noise_factor=noise_factor,
         flip=flip,
         rotate=rotate,
