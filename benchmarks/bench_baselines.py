@@ -1,0 +1,133 @@
+"""Tune the classical baselines (facedenoise.baselines) by a small grid search, and time them.
+
+Reproduces the numbers in docs/baselines.md:
+
+    python benchmarks/bench_baselines.py                  # tune at noise factor 0.3
+    python benchmarks/bench_baselines.py --noise-factor 0.15 --skip bm3d   # check the scaling
+
+Each candidate runs on the first --faces bundled 128x128 faces, degraded the way `prepare`
+degrades them (clean + factor * N(0, 1), clipped to [0, 1], stored as 8-bit PNG) with a fixed
+seed, and is scored by mean PSNR (tf.image.psnr, max_val 1.0); SSIM is printed alongside. The
+grid values are written relative to the noise factor exactly as baselines.py scales them, so a
+winner can be copied into the constants unchanged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import sys
+import time
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from facedenoise import baselines  # noqa: E402
+from facedenoise.imageio import quantize, read_image  # noqa: E402
+from facedenoise.metrics import psnr_ssim  # noqa: E402
+from facedenoise.noise import noisy_uint8  # noqa: E402
+
+GRIDS = {
+    "gaussian": (baselines.gaussian_blur, {"blur_sigma": [0.8, 1.0, 1.2, 1.4, 1.6, 1.8, 2.1]}),
+    "nlm": (
+        baselines.non_local_means,
+        {
+            "h_per_sigma": [0.3, 0.4, 0.5, 0.6, 0.7, 0.85],
+            "h_color_per_sigma": [0.3, 0.5, 0.7, 0.9, 1.2],
+        },
+    ),
+    "tv": (baselines.total_variation, {"weight_per_sigma": [0.3, 0.4, 0.5, 0.6, 0.7, 0.85, 1.0]}),
+    "wavelet": (
+        baselines.wavelet,
+        {
+            "name": ["db1", "db2", "sym4", "sym8"],
+            "method": ["BayesShrink", "VisuShrink"],
+            "sigma_scale": [0.5, 0.75, 1.0, 1.25],
+        },
+    ),
+    "bm3d": (baselines.bm3d_rgb, {"sigma_scale": [0.7, 0.8, 0.9, 1.0, 1.1]}),
+}
+
+
+def bundled_faces(count: int) -> dict[str, np.ndarray]:
+    """The first `count` bundled faces (name -> float32 RGB in [0, 1])."""
+    folder = Path(str(resources.files("facedenoise") / "sample" / "faces"))
+    paths = sorted(folder.glob("*.png"))[:count]
+    if len(paths) < count:
+        sys.exit(f"need {count} bundled faces in {folder}, found {len(paths)}")
+    return {path.stem: read_image(path).pixels for path in paths}
+
+
+def degrade(clean: dict[str, np.ndarray], noise_factor: float, seed: int) -> list[np.ndarray]:
+    """The noisy files `prepare` would store: seeded by (seed, name), clipped, 8-bit."""
+    return [
+        noisy_uint8(quantize(image), noise_factor, seed, name).astype(np.float32) / 255.0
+        for name, image in clean.items()
+    ]
+
+
+def score(function, params, clean, noisy, noise_factor):
+    """Mean PSNR, mean SSIM and seconds per image of one parameter setting."""
+    start = time.perf_counter()
+    outputs = [np.clip(function(image, noise_factor, **params), 0, 1) for image in noisy]
+    seconds = (time.perf_counter() - start) / len(noisy)
+    psnr, ssim = psnr_ssim(np.stack(clean), np.stack(outputs).astype(np.float32))
+    return float(psnr.mean()), float(ssim.mean()), seconds
+
+
+def tune(name, clean, noisy, noise_factor):
+    """Print every grid point as a markdown row, best first; return the best setting."""
+    function, grid = GRIDS[name]
+    rows = []
+    for values in itertools.product(*grid.values()):
+        params = dict(zip(grid, values, strict=True))
+        rows.append((*score(function, params, clean, noisy, noise_factor), params))
+    rows.sort(key=lambda row: -row[0])
+    print(f"\n### {name}\n\n| PSNR dB | SSIM | ms/image | parameters |\n|---|---|---|---|")
+    for psnr, ssim, seconds, params in rows[: 8 if len(rows) > 8 else len(rows)]:
+        shown = ", ".join(f"{key}={value}" for key, value in params.items())
+        print(f"| {psnr:.2f} | {ssim:.4f} | {seconds * 1000:.0f} | {shown} |")
+    if len(rows) > 8:
+        print(f"| ... | | | {len(rows) - 8} more, worst {rows[-1][0]:.2f} dB |")
+    return rows[0]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--noise-factor", type=float, default=baselines.TUNED_NOISE_FACTOR)
+    parser.add_argument("--faces", type=int, default=6, help="bundled faces to tune on")
+    parser.add_argument("--seed", type=int, default=42, help="noise seed (prepare's default)")
+    parser.add_argument("--only", default="", help="comma-separated baselines (default all)")
+    parser.add_argument("--skip", default="", help="comma-separated baselines to leave out")
+    args = parser.parse_args()
+    names = [n for n in (args.only.split(",") if args.only else GRIDS) if n]
+    names = [n for n in names if n not in args.skip.split(",")]
+
+    faces = bundled_faces(args.faces)
+    noisy = degrade(faces, args.noise_factor, args.seed)
+    clean = [np.rint(image * 255.0).astype(np.float32) / 255.0 for image in faces.values()]
+    psnr, ssim = psnr_ssim(np.stack(clean), np.stack(noisy))
+    print(f"noise factor {args.noise_factor}, {len(clean)} faces, seed {args.seed}: "
+          f"noisy input {psnr.mean():.2f} dB, SSIM {ssim.mean():.4f}")
+    effective = np.mean([np.std(n - c) for n, c in zip(noisy, clean, strict=True)])
+    print(f"effective noise std after clipping and quantisation: {effective:.3f}")
+
+    summary = []
+    for name in names:
+        best = tune(name, clean, noisy, args.noise_factor)
+        current = score(GRIDS[name][0], {}, clean, noisy, args.noise_factor)
+        summary.append((name, best, current))
+    print("\n### summary\n\n| baseline | best PSNR dB | best parameters | baselines.py PSNR dB "
+          "| SSIM | ms/image |\n|---|---|---|---|---|---|")
+    for name, best, current in summary:
+        shown = ", ".join(f"{key}={value}" for key, value in best[3].items())
+        print(f"| {name} | {best[0]:.2f} | {shown} | {current[0]:.2f} | {current[1]:.4f} "
+              f"| {current[2] * 1000:.0f} |")
+
+
+if __name__ == "__main__":
+    main()
