@@ -1,13 +1,16 @@
 """Read and write images of any common kind as float32 RGB in [0, 1].
 
-This is the only module that converts between stored pixels (8/16-bit, grey, RGBA, BGR order
-in OpenCV) and the float [0, 1] RGB arrays used everywhere else.
+This is the only module that converts between stored pixels (8/16-bit, grey, grey+alpha,
+RGBA, BGR order in OpenCV) and the float [0, 1] RGB arrays used everywhere else, for files
+(`read_image`, `write_image`) and for in-memory arrays (`image_from_array`, `array_from_image`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import io
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +22,11 @@ from facedenoise.fileio import atomic_path
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")
 _EIGHT_BIT_ONLY = (".jpg", ".jpeg", ".webp", ".bmp")
+_NO_ALPHA = (".jpg", ".jpeg")
 _EXIF_ORIENTATION_TAG = 0x0112
+_TIFF_MAGIC = (b"II*\x00", b"MM\x00*")
+# Float samples may overshoot [0, 1] by rounding; anything further is a scaling mistake.
+_FLOAT_TOLERANCE = 1e-3
 
 
 @dataclass
@@ -28,7 +35,7 @@ class LoadedImage:
 
     pixels: float32 array HxWx3, RGB, in [0, 1] (grey images are repeated to three channels).
     alpha: the untouched alpha channel (HxW, stored dtype) or None.
-    grey: the stored image had one channel.
+    grey: the stored image had one colour channel (with or without alpha).
     dtype: the stored sample type, `uint8`, `uint16` or `float32`.
     """
 
@@ -46,15 +53,15 @@ def _scale_of(array: np.ndarray) -> float:
     return 1.0
 
 
-def _exif_orientation(data: bytes) -> int:
-    """The EXIF orientation (1-8) stored in `data`, 1 when there is none."""
+def _header(data: bytes) -> tuple[int, str]:
+    """The EXIF orientation (1-8, 1 when absent) and PIL's mode name of encoded `data`."""
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(io.BytesIO(data)) as image:
-            return int(image.getexif().get(_EXIF_ORIENTATION_TAG, 1))
+            return int(image.getexif().get(_EXIF_ORIENTATION_TAG, 1)), image.mode
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
-        return 1
+        return 1, ""
 
 
 def apply_orientation(array: np.ndarray, orientation: int) -> np.ndarray:
@@ -72,51 +79,133 @@ def apply_orientation(array: np.ndarray, orientation: int) -> np.ndarray:
     return np.ascontiguousarray(transform(array)) if transform else array
 
 
-def decode_stored(data: bytes, name: str = "image") -> np.ndarray:
-    """Decode encoded bytes to the stored array (HxW, HxWx3 RGB or HxWx4 RGBA), upright.
+@contextlib.contextmanager
+def _quiet_opencv():
+    # OpenCV logs its own "[ERROR] ..." lines for corrupt files; our exception says it better.
+    level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    try:
+        yield
+    finally:
+        cv2.utils.logging.setLogLevel(level)
 
-    Raises FaceDenoiseError for empty, truncated or unsupported data.
+
+def decode_stored(data: bytes, name: str = "image") -> np.ndarray:
+    """Decode encoded bytes to the stored array, upright, in RGB order.
+
+    Returns HxW (grey), HxWx2 (grey + alpha), HxWx3 (RGB) or HxWx4 (RGBA), of dtype uint8,
+    uint16 or float32. Raises FaceDenoiseError for empty, truncated or unsupported data.
     """
     if not data:
         raise FaceDenoiseError(f"{name} is empty (0 bytes).")
-    stored = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    try:
+        with _quiet_opencv():
+            stored = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error:
+        stored = None
     if stored is None or stored.size == 0:
         raise FaceDenoiseError(f"{name} is not a readable image (corrupt or unsupported format).")
     if stored.dtype not in (np.uint8, np.uint16, np.float32):
         raise FaceDenoiseError(f"{name} has unsupported sample type {stored.dtype}.")
+    orientation, mode = _header(data)
     if stored.ndim == 3 and stored.shape[2] == 1:
         stored = stored[:, :, 0]
     if stored.ndim == 3 and stored.shape[2] == 3:
         stored = cv2.cvtColor(stored, cv2.COLOR_BGR2RGB)
     elif stored.ndim == 3 and stored.shape[2] == 4:
-        stored = cv2.cvtColor(stored, cv2.COLOR_BGRA2RGBA)
+        # OpenCV expands grey + alpha to BGRA; keep it grey so it is written back as grey.
+        stored = stored[:, :, [0, 3]] if mode == "LA" else cv2.cvtColor(stored, cv2.COLOR_BGRA2RGBA)
     elif stored.ndim != 2:
         raise FaceDenoiseError(f"{name} has {stored.shape[2]} channels; expected 1, 3 or 4.")
-    return apply_orientation(stored, _exif_orientation(data))
+    if data[:4] in _TIFF_MAGIC:
+        return np.ascontiguousarray(stored)  # OpenCV already applies a TIFF's orientation tag
+    return apply_orientation(stored, orientation)
 
 
-def decode_image(data: bytes, name: str = "image") -> LoadedImage:
-    """Decode encoded bytes into a LoadedImage (see its docstring for value ranges)."""
-    stored = decode_stored(data, name)
-    scale = _scale_of(stored)
+def image_from_array(stored: np.ndarray, name: str = "array", check_range: bool = False):
+    """A LoadedImage from a stored-layout array (HxW, HxWx1, HxWx2, HxWx3 or HxWx4, RGB order).
+
+    uint8 and uint16 are scaled to [0, 1]; float arrays are taken as [0, 1] and clipped. With
+    `check_range`, float samples outside [0, 1] (beyond rounding) raise FaceDenoiseError
+    instead, since they usually mean a 0-255 array passed as float.
+    """
+    stored = np.asarray(stored)
+    if stored.ndim == 3 and stored.shape[2] == 1:
+        stored = stored[:, :, 0]
+    channels = 1 if stored.ndim == 2 else stored.shape[2] if stored.ndim == 3 else 0
+    if channels not in (1, 2, 3, 4) or stored.shape[0] == 0 or stored.shape[1] == 0:
+        raise FaceDenoiseError(
+            f"{name} has shape {stored.shape}; expected HxW, HxWx1, HxWx2, HxWx3 or HxWx4."
+        )
+    if stored.dtype not in (np.uint8, np.uint16) and not np.issubdtype(stored.dtype, np.floating):
+        raise FaceDenoiseError(
+            f"{name} has sample type {stored.dtype}; pass uint8, uint16 or float in [0, 1]."
+        )
     alpha = None
-    if stored.ndim == 3 and stored.shape[2] == 4:
-        alpha, stored = stored[:, :, 3].copy(), stored[:, :, :3]
-    grey = stored.ndim == 2
+    if channels in (2, 4):
+        alpha, stored = stored[:, :, -1].copy(), stored[:, :, :-1]
+    grey = channels in (1, 2)
+    colour = stored if stored.ndim == 2 else stored[:, :, 0] if grey else stored
+    pixels = colour.astype(np.float32)  # always a copy: the caller's array is never changed
+    if colour.dtype in (np.uint8, np.uint16):
+        pixels *= np.float32(1.0 / _scale_of(colour))
+        dtype = str(colour.dtype)
+    else:
+        _check_float_range(pixels, name, check_range)
+        np.clip(pixels, 0.0, 1.0, out=pixels)
+        dtype = "float32"
     if grey:
-        stored = np.repeat(stored[:, :, None], 3, axis=2)
-    pixels = np.clip(stored.astype(np.float32) / scale, 0.0, 1.0)
-    return LoadedImage(pixels=pixels, alpha=alpha, grey=grey, dtype=str(stored.dtype))
+        pixels = np.repeat(pixels[:, :, None], 3, axis=2)
+    return LoadedImage(pixels=pixels, alpha=alpha, grey=grey, dtype=dtype)
 
 
-def read_image(path: Path) -> LoadedImage:
-    """Read an image file; raises FaceDenoiseError when it is missing or unreadable."""
+def _check_float_range(pixels: np.ndarray, name: str, strict: bool) -> None:
+    if not np.isfinite(pixels).all():
+        raise FaceDenoiseError(f"{name} contains NaN or infinite values.")
+    if strict and (pixels.min() < -_FLOAT_TOLERANCE or pixels.max() > 1 + _FLOAT_TOLERANCE):
+        raise FaceDenoiseError(
+            f"{name} holds floats in [{pixels.min():.3g}, {pixels.max():.3g}]; float images must "
+            "lie in [0, 1] (divide 8-bit values by 255, or pass the uint8 array itself)."
+        )
+
+
+def array_from_image(
+    pixels: np.ndarray, *, dtype: str, grey: bool = False, alpha: np.ndarray | None = None
+) -> np.ndarray:
+    """Inverse of `image_from_array`: float [0, 1] RGB (HxWx3) to the stored layout.
+
+    Returns HxW (grey), HxWx2 (grey + alpha), HxWx3 or HxWx4 in `dtype` (uint8, uint16 or
+    float32). Grey is the luma of the RGB pixels; alpha is converted only when its sample type
+    differs from `dtype`, otherwise it is kept bit for bit.
+    """
+    if grey:
+        luma = cv2.cvtColor(np.ascontiguousarray(pixels, np.float32), cv2.COLOR_RGB2GRAY)
+        stored = quantize(luma, dtype)
+    else:
+        stored = quantize(pixels, dtype)
+    if alpha is None:
+        return stored
+    return np.dstack([stored, _match_depth(alpha, stored.dtype)])
+
+
+def read_stored(path: Path) -> np.ndarray:
+    """Read an image file as its stored array (see `decode_stored`)."""
     path = Path(path)
     try:
         data = path.read_bytes()
     except OSError as error:
         raise FaceDenoiseError(f"Cannot read {path}: {error.strerror or error}.") from error
-    return decode_image(data, str(path))
+    return decode_stored(data, str(path))
+
+
+def decode_image(data: bytes, name: str = "image") -> LoadedImage:
+    """Decode encoded bytes into a LoadedImage (see its docstring for value ranges)."""
+    return image_from_array(decode_stored(data, name), name)
+
+
+def read_image(path: Path) -> LoadedImage:
+    """Read an image file; raises FaceDenoiseError when it is missing or unreadable."""
+    return image_from_array(read_stored(path), str(path))
 
 
 def quantize(pixels: np.ndarray, dtype: str = "uint8") -> np.ndarray:
@@ -139,28 +228,37 @@ def encode_image(
 ) -> bytes:
     """Encode float [0, 1] RGB pixels (HxWx3) for a file extension like `.png`.
 
-    16-bit and float output falls back to 8-bit for formats that only hold 8 bits; alpha is
-    dropped for JPEG and BMP, which cannot store it.
+    Formats that hold only 8 bits get 8-bit samples; float data becomes 16-bit in PNG and
+    stays float in TIFF. Alpha is dropped for JPEG, which cannot store it. Grey + alpha is
+    written as RGBA with equal colour channels (OpenCV writes no two-channel files).
+    `jpeg_quality` (1-100) applies to JPEG and WebP.
     """
     extension = extension.lower()
     if extension not in IMAGE_EXTENSIONS:
         raise FaceDenoiseError(
             f"Cannot write '{extension}' images; use one of {', '.join(IMAGE_EXTENSIONS)}."
         )
-    if extension in _EIGHT_BIT_ONLY or (dtype == "float32" and extension == ".png"):
+    if extension in _EIGHT_BIT_ONLY:
         dtype = "uint8"
-    stored = quantize(pixels, dtype)
-    if grey:
-        stored = quantize(cv2.cvtColor(pixels.astype(np.float32), cv2.COLOR_RGB2GRAY), dtype)
-    elif alpha is not None and extension not in (".jpg", ".jpeg", ".bmp"):
-        alpha = _match_depth(alpha, stored.dtype)
-        stored = cv2.cvtColor(np.dstack([stored, alpha]), cv2.COLOR_RGBA2BGRA)
-    else:
-        stored = cv2.cvtColor(stored, cv2.COLOR_RGB2BGR)
-    params = [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)] if extension in (".jpg", ".jpeg") else []
-    if extension == ".webp":
+    elif dtype == "float32" and extension == ".png":
+        dtype = "uint16"
+    if extension in _NO_ALPHA:
+        alpha = None
+    stored = array_from_image(pixels, dtype=dtype, grey=grey, alpha=alpha)
+    if stored.ndim == 3 and stored.shape[2] == 2:
+        stored = stored[:, :, [0, 0, 0, 1]]
+    if stored.ndim == 3:
+        code = cv2.COLOR_RGB2BGR if stored.shape[2] == 3 else cv2.COLOR_RGBA2BGRA
+        stored = cv2.cvtColor(stored, code)
+    params = []
+    if extension in (".jpg", ".jpeg"):
+        params = [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)]
+    elif extension == ".webp":
         params = [cv2.IMWRITE_WEBP_QUALITY, int(jpeg_quality)]
-    ok, encoded = cv2.imencode(extension, stored, params)
+    try:
+        ok, encoded = cv2.imencode(extension, stored, params)
+    except cv2.error as error:
+        raise FaceDenoiseError(f"OpenCV could not encode a {extension} image: {error}") from error
     if not ok:
         raise FaceDenoiseError(f"OpenCV could not encode a {extension} image.")
     return encoded.tobytes()
@@ -199,24 +297,52 @@ def list_images(folder: Path, recursive: bool = True) -> list[Path]:
     )
 
 
-def expand_inputs(arguments: list[str], recursive: bool = False) -> list[Path]:
+@dataclass(frozen=True)
+class FoundImage:
+    """An image file named by a command-line argument.
+
+    base: the folder argument it was found in, or the fixed leading folder of the glob that
+    matched it, so that outputs can mirror `path.relative_to(base)`; None for a file named
+    directly.
+    """
+
+    path: Path
+    base: Path | None
+
+
+def _glob_base(pattern: str) -> Path:
+    """The leading folders of a glob pattern that hold no wildcard."""
+    parts = Path(pattern).parts[:-1]
+    fixed = list(itertools.takewhile(lambda part: not glob.has_magic(part), parts))
+    return Path(*fixed) if fixed else Path(".")
+
+
+def find_images(arguments: list[str], recursive: bool = False) -> list[FoundImage]:
     """Expand files, folders and glob patterns to image files, in order, without duplicates.
 
+    Folders list their images (sub-folders too with `recursive`); globs may use `**`.
     Raises FaceDenoiseError when an argument matches nothing.
     """
-    found: list[Path] = []
+    found: dict[Path, FoundImage] = {}
     for argument in arguments:
         path = Path(argument)
         if path.is_dir():
-            matches = list_images(path, recursive=recursive)
+            matches = [FoundImage(p, path) for p in list_images(path, recursive=recursive)]
         elif path.is_file():
-            matches = [path]
+            matches = [FoundImage(path, None)]
         elif glob.has_magic(argument):
-            matches = sorted(Path(p) for p in glob.glob(argument, recursive=True))
-            matches = [p for p in matches if p.is_file() and is_image_path(p)]
+            base = _glob_base(argument)
+            paths = sorted(Path(p) for p in glob.glob(argument, recursive=True))
+            matches = [FoundImage(p, base) for p in paths if p.is_file() and is_image_path(p)]
         else:
             raise FaceDenoiseError(f"{argument} does not exist; check the path.")
         if not matches:
             raise FaceDenoiseError(f"{argument} holds no images ({', '.join(IMAGE_EXTENSIONS)}).")
-        found.extend(matches)
-    return list(dict.fromkeys(found))
+        for match in matches:
+            found.setdefault(match.path, match)
+    return list(found.values())
+
+
+def expand_inputs(arguments: list[str], recursive: bool = False) -> list[Path]:
+    """Expand files, folders and glob patterns to image paths (see `find_images`)."""
+    return [image.path for image in find_images(arguments, recursive=recursive)]
