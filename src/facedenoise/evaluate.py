@@ -230,53 +230,28 @@ def _device_name() -> str:
 
 
 class _ModelRunner:
-    """Runs the Keras model on lists of images and times only the model calls.
-
-    Images up to the inference tile size go through the model directly, same-sized ones
-    stacked into one batch; larger ones go through `Denoiser`, which tiles them.
-    """
+    """The model behind `Denoiser` (same-sized images share a call, large ones are tiled),
+    adding up the seconds spent in model calls after one untimed warm-up batch."""
 
     def __init__(self, keras_model):
-        import tensorflow as tf
+        from facedenoise.inference import Denoiser
 
-        self.keras_model = keras_model
-        # One trace for every shape: the spatial dimensions are left open.
-        self._call = tf.function(
-            lambda batch: keras_model(batch, training=False),
-            input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)],
-        )
-        self._denoiser = None
+        self.denoiser = Denoiser(keras_model, DenoiseConfig(batch_size=BATCH_SIZE))
         self.seconds = 0.0
         self.images = 0
         self._warm = False
 
     def __call__(self, images: list[np.ndarray], timed: bool = True) -> list[np.ndarray]:
+        """Denoised float32 RGB [0, 1] images, in the order given."""
         if not self._warm:
-            self._run(images[:BATCH_SIZE])  # traces and allocates; not part of the timing
+            self.denoiser.denoise_batch(images[:BATCH_SIZE])  # traces and allocates
             self._warm = True
-        start = time.perf_counter()
-        outputs = self._run(images)
+        before = self.denoiser.model_seconds
+        outputs = self.denoiser.denoise_batch(images)
         if timed:
-            self.seconds += time.perf_counter() - start
+            self.seconds += self.denoiser.model_seconds - before
             self.images += len(images)
         return outputs
-
-    def _run(self, images: list[np.ndarray]) -> list[np.ndarray]:
-        outputs: list[np.ndarray] = []
-        tile = DenoiseConfig().tile
-        for group in _same_shape_runs(images):
-            if max(group[0].shape[:2]) > tile:
-                outputs.extend(self._tiled(image) for image in group)
-            else:
-                outputs.extend(self._call(np.stack(group)).numpy())
-        return outputs
-
-    def _tiled(self, image: np.ndarray) -> np.ndarray:
-        if self._denoiser is None:
-            from facedenoise.inference import Denoiser
-
-            self._denoiser = Denoiser(self.keras_model)
-        return self._denoiser.denoise(image)
 
     @property
     def images_per_second(self) -> float | None:

@@ -1,0 +1,80 @@
+"""Classical baselines: every one runs on real noisy faces of odd sizes and helps; names parse."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+
+from facedenoise import baselines
+from facedenoise.baselines import BASELINES, parse_baselines
+from facedenoise.errors import FaceDenoiseError
+from facedenoise.imageio import read_image
+from facedenoise.metrics import psnr_ssim
+from facedenoise.noise import add_gaussian_noise
+
+NOISE_FACTOR = 0.3
+# The tuned baselines gain 7-10 dB at noise factor 0.3 (docs/baselines.md); 4 dB leaves room
+# for two small odd-sized crops while still catching a broken parameter (e.g. no smoothing).
+MIN_GAIN_DB = 4.0
+
+
+@pytest.fixture(scope="module")
+def noisy_pairs(sample_faces):
+    """Two real faces cropped to odd sizes, with noise factor 0.3."""
+    rng = np.random.default_rng(1)
+    pairs = []
+    for path, (height, width) in zip(sample_faces[:2], [(101, 77), (128, 95)], strict=True):
+        clean = read_image(path).pixels[:height, :width]
+        pairs.append((add_gaussian_noise(clean, NOISE_FACTOR, rng), clean))
+    return pairs
+
+
+@pytest.mark.parametrize("name", list(BASELINES))
+def test_baseline_denoises_two_real_faces(name, noisy_pairs):
+    baseline = BASELINES[name]
+    for noisy, clean in noisy_pairs:
+        denoised = baseline.run(noisy, NOISE_FACTOR)
+        assert denoised.shape == noisy.shape
+        assert denoised.dtype == np.float32
+        assert denoised.min() >= 0.0 and denoised.max() <= 1.0
+        psnr_in, _ = psnr_ssim(clean, noisy)
+        psnr_out, _ = psnr_ssim(clean, denoised)
+        assert psnr_out[0] - psnr_in[0] > MIN_GAIN_DB, f"{name} gained too little"
+
+
+@pytest.mark.parametrize("name", ["gaussian", "nlm", "tv", "wavelet"])
+def test_more_noise_means_more_smoothing(name, noisy_pairs):
+    noisy, _ = noisy_pairs[0]
+
+    def roughness(image):
+        return float(np.abs(np.diff(image, axis=0)).mean() + np.abs(np.diff(image, axis=1)).mean())
+
+    gentle = BASELINES[name].run(noisy, 0.1)
+    strong = BASELINES[name].run(noisy, 0.5)
+    assert roughness(strong) < roughness(gentle)
+
+
+def test_parse_names_all_and_empty():
+    assert parse_baselines("") == []
+    assert parse_baselines(None) == []
+    assert [b.name for b in parse_baselines(" NLM, tv,nlm ")] == ["nlm", "tv"]
+    assert [b.name for b in parse_baselines("all")] == list(BASELINES)
+
+
+def test_unknown_baseline_lists_the_valid_names():
+    with pytest.raises(FaceDenoiseError, match="gaussian, nlm, tv, wavelet, bm3d"):
+        parse_baselines("nlm,median")
+
+
+def test_missing_bm3d_package_says_how_to_install(monkeypatch):
+    real_find_spec = importlib.util.find_spec
+
+    def find_spec(name, *args, **kwargs):
+        return None if name == "bm3d" else real_find_spec(name, *args, **kwargs)
+
+    monkeypatch.setattr(baselines.importlib.util, "find_spec", find_spec)
+    with pytest.raises(FaceDenoiseError, match=r"pip install 'facedenoise\[bm3d\]'"):
+        parse_baselines("tv,bm3d")
+    assert [b.name for b in parse_baselines("tv")] == ["tv"]
