@@ -14,14 +14,16 @@ DEFAULTS = PrepareConfig()
 
 
 def _parse_count(value: str) -> int | None:
+    from facedenoise.errors import FaceDenoiseError
+
     if value.lower() == "all":
         return None
     try:
         count = int(value)
     except ValueError:
-        raise typer.BadParameter("use a whole number or 'all'") from None
+        raise FaceDenoiseError(f"--count must be a whole number or 'all', not '{value}'.") from None
     if count < 1:
-        raise typer.BadParameter("must be at least 1")
+        raise FaceDenoiseError(f"--count must be at least 1, not {count}.")
     return count
 
 
@@ -37,9 +39,9 @@ def prepare(
     out: Annotated[Path, typer.Option(help="Output folder for the prepared dataset.")] = Path(
         "data"
     ),
-    count: Annotated[
-        str, typer.Option(help="How many images to use ('all' for every one).")
-    ] = str(DEFAULTS.count),
+    count: Annotated[str, typer.Option(help="How many images to use ('all' for every one).")] = str(
+        DEFAULTS.count
+    ),
     test_fraction: Annotated[
         float, typer.Option(min=0.0, max=0.9, help="Share of the selection held out for test.")
     ] = DEFAULTS.test_fraction,
@@ -66,18 +68,67 @@ def prepare(
         bool, typer.Option(help="Overwrite an --out folder prepared with other settings.")
     ] = False,
 ) -> None:
-    """Select, split, resize and add fixed noise to a face dataset (default: bundled sample)."""
+    """Select, split, resize and add fixed noise to a face dataset (default: bundled sample).
+
+    Writes clean/{train,val,test}/<id>.png, noisy/{val,test}/<id>.png and manifest.json.
+    Running it again with the same settings verifies the files and resumes an interrupted run.
+    """
     from facedenoise.prepare import prepare as run_prepare
 
-    config = PrepareConfig(
-        count=_parse_count(count),
-        test_fraction=test_fraction,
-        val_fraction=val_fraction,
-        size=size,
-        noise_factor=noise_factor,
-        seed=seed,
-        allow_upscale=allow_upscale,
-    )
     with user_errors():
+        config = PrepareConfig(
+            count=_parse_count(count),
+            test_fraction=test_fraction,
+            val_fraction=val_fraction,
+            size=size,
+            noise_factor=noise_factor,
+            seed=seed,
+            allow_upscale=allow_upscale,
+        )
         manifest = run_prepare(source, out, config, workers=workers, force=force)
-    console.print(f"[green]Prepared[/] {out} ({manifest.summary_line()})")
+    _print_summary(manifest, out)
+
+
+def _print_summary(manifest, out: Path) -> None:
+    """A table of the splits, the skipped files by reason, and hints for what comes next."""
+    from collections import Counter
+
+    from rich.table import Table
+
+    from facedenoise.dataset import NOISY_SPLITS, SPLITS
+
+    table = Table(title=f"Prepared {out}", title_justify="left")
+    table.add_column("split")
+    table.add_column("clean", justify="right")
+    table.add_column("noisy", justify="right")
+    for split in SPLITS:
+        count = manifest.counts[split]
+        table.add_row(split, f"{count:,}", f"{count:,}" if split in NOISY_SPLITS else "-")
+    console.print(table)
+    done = len(manifest.images)
+    rate = done / manifest.seconds if manifest.seconds else 0.0
+    reused = f", {manifest.reused:,} verified from the previous run" if manifest.reused else ""
+    console.print(f"{done:,} images in {manifest.seconds:.1f} s ({rate:,.0f} images/s){reused}")
+    if manifest.skipped:
+        reasons = Counter(_reason_kind(entry["reason"]) for entry in manifest.skipped)
+        listed = "; ".join(f"{n:,} {reason}" for reason, n in reasons.most_common())
+        console.print(
+            f"[yellow]Skipped {len(manifest.skipped):,}[/] ({listed}); see 'skipped' in "
+            f"{manifest.path}.",
+            highlight=False,
+        )
+    if manifest.shortfall:
+        console.print(f"[yellow]Note:[/] {manifest.shortfall}.", highlight=False)
+    if manifest.data["source"] == "sample":
+        console.print(
+            "This is the small bundled sample. For the real protocol, download FFHQ's "
+            "thumbnails128x128 and run: facedenoise prepare --source PATH/TO/thumbnails128x128 "
+            f"--out {out}",
+            highlight=False,
+        )
+
+
+def _reason_kind(reason: str) -> str:
+    """Group skip reasons: 'duplicate of a/b.png.' and 'duplicate of c.png.' are one kind."""
+    kinds = {"duplicate of": "duplicates", "smaller than --size": "too small", "empty": "empty"}
+    return next((kind for key, kind in kinds.items() if key in reason), "unreadable")
