@@ -1,0 +1,304 @@
+"""inference: tiling arithmetic, the Denoiser API on every array kind, and denoise_paths."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from facedenoise import runs
+from facedenoise.config import DenoiseConfig
+from facedenoise.errors import FaceDenoiseError
+from facedenoise.imageio import decode_stored, read_image, write_image
+from facedenoise.inference import (
+    Denoiser,
+    blend_weights,
+    denoise_paths,
+    denoise_tiled,
+    plan_jobs,
+    tile_starts,
+)
+
+
+@pytest.fixture(scope="module")
+def denoiser(tiny_run) -> Denoiser:
+    return Denoiser.load(tiny_run, config=DenoiseConfig(tile=512, batch_size=4))
+
+
+@pytest.fixture(scope="module")
+def mosaic(sample_faces) -> np.ndarray:
+    """Four real faces in a 2x2 mosaic, cropped to an odd 203x250: float32 RGB in [0, 1]."""
+    faces = [read_image(path).pixels for path in sample_faces[:4]]
+    rows = [np.concatenate(faces[:2], axis=1), np.concatenate(faces[2:4], axis=1)]
+    return np.ascontiguousarray(np.concatenate(rows, axis=0)[:203, :250])
+
+
+# --- Tiling arithmetic ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "padded_length, tile_length, step",
+    [(64, 64, 48), (200, 64, 48), (208, 32, 16), (1000, 512, 480)],
+)
+def test_tiles_cover_the_image_with_equal_aligned_tiles(padded_length, tile_length, step):
+    starts = tile_starts(padded_length, tile_length, step)
+    assert starts[0] == 0 and starts[-1] + tile_length == padded_length
+    gaps = np.diff(starts)
+    assert (gaps > 0).all() and (gaps <= step).all()
+
+
+def test_tiles_start_on_the_network_grid():
+    # Lengths that are multiples of the network's multiple give starts on its grid.
+    assert all(start % 16 == 0 for start in tile_starts(1008, 512, 480))
+
+
+def test_neighbouring_ramps_sum_to_one():
+    tile_length, overlap = 64, 24
+    step = tile_length - overlap
+    left = blend_weights(tile_length, overlap, fade_in=False, fade_out=True)
+    right = blend_weights(tile_length, overlap, fade_in=True, fade_out=False)
+    shared = left[step:] + right[:overlap]
+    np.testing.assert_allclose(shared, 1.0, atol=1e-6)
+    assert left[0] == 1.0 and right[-1] == 1.0  # image borders are not faded
+    assert right[: overlap // 4].max() == 0.0  # the outer quarter is context only
+
+
+@pytest.mark.parametrize(
+    "height, width, tile, tile_overlap, multiple",
+    [
+        (31, 37, 16, 4, 4),
+        (65, 129, 32, 8, 16),
+        (203, 250, 64, 32, 4),
+        (37, 300, 32, 0, 16),
+        (64, 96, 32, 31, 32),
+    ],
+)
+def test_tiling_an_identity_returns_the_image(height, width, tile, tile_overlap, multiple):
+    image = np.random.default_rng(0).random((height, width, 3), dtype=np.float32)
+    calls = []
+
+    def identity(batch):
+        calls.append(batch.shape)
+        return batch
+
+    result = denoise_tiled(
+        image, identity, tile=tile, tile_overlap=tile_overlap, multiple=multiple, batch_size=3
+    )
+    np.testing.assert_allclose(result, image, atol=1e-6)
+    assert len({shape[1:] for shape in calls}) == 1  # every tile has the same size
+    assert max(shape[0] for shape in calls) <= 3
+
+
+def test_tiled_result_matches_the_untiled_result(tiny_run, mosaic):
+    # The tiny run's U-Net (depth 2) sees at most ~23 px to each side (2x2 fold, two 3x3
+    # convolutions at 1/2 and 1/4 resolution each way, output conv). With overlap 96 each
+    # tile's outer 24 px (overlap // 4) get weight 0, so every blended pixel has its full
+    # receptive field inside the tile, and tiles start on the network's 4-px grid: the tiled
+    # result equals the whole-image one up to float rounding (~1e-6), far inside 1e-3.
+    whole = Denoiser.load(tiny_run, config=DenoiseConfig(tile=512)).denoise_pixels(mosaic)
+    tiled_denoiser = Denoiser.load(tiny_run, config=DenoiseConfig(tile=128, tile_overlap=96))
+    assert tiled_denoiser.needs_tiles(mosaic.shape)
+    tiled = tiled_denoiser.denoise_pixels(mosaic)
+    assert tiled.shape == mosaic.shape and tiled.dtype == np.float32
+    assert np.abs(tiled - whole).max() < 1e-3
+
+
+# --- The Python API ---------------------------------------------------------------------------
+
+
+def test_public_import():
+    import facedenoise
+
+    assert facedenoise.Denoiser is Denoiser
+
+
+def test_uint8_in_uint8_out(denoiser, mosaic):
+    array = np.rint(mosaic * 255).astype(np.uint8)
+    result = denoiser.denoise(array)
+    assert result.dtype == np.uint8 and result.shape == array.shape
+    expected = denoiser.denoise_pixels(array / np.float32(255))
+    assert np.abs(result / 255.0 - expected).max() <= 0.5 / 255 + 1e-6
+
+
+def test_uint16_in_uint16_out(denoiser, mosaic):
+    array = np.rint(mosaic * 65535).astype(np.uint16)
+    result = denoiser.denoise(array)
+    assert result.dtype == np.uint16 and result.shape == array.shape
+    expected = denoiser.denoise_pixels(array / np.float32(65535))
+    assert np.abs(result / 65535.0 - expected).max() <= 0.5 / 65535 + 1e-6
+
+
+def test_float_in_float32_out_and_grey_stays_grey(denoiser, mosaic):
+    rgb = denoiser.denoise(mosaic.astype(np.float64))
+    assert rgb.dtype == np.float32 and rgb.shape == mosaic.shape
+    assert 0.0 <= rgb.min() and rgb.max() <= 1.0
+    grey = denoiser.denoise(mosaic[:, :, 1])
+    assert grey.shape == mosaic.shape[:2] and grey.dtype == np.float32
+    assert denoiser.denoise(mosaic[:, :, 1:2]).shape == (203, 250, 1)
+
+
+def test_alpha_is_passed_through_untouched(denoiser, mosaic):
+    rgb = np.rint(mosaic * 255).astype(np.uint8)
+    alpha = np.random.default_rng(3).integers(0, 256, mosaic.shape[:2], dtype=np.uint8)
+    result = denoiser.denoise(np.dstack([rgb, alpha]))
+    assert result.shape == (203, 250, 4) and result.dtype == np.uint8
+    np.testing.assert_array_equal(result[:, :, 3], alpha)
+    np.testing.assert_array_equal(result[:, :, :3], denoiser.denoise(rgb))
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (3, 5, 3), (2, 700, 3), (600, 7, 4)])
+def test_any_size_works(tiny_run, shape):
+    denoiser = Denoiser.load(tiny_run, config=DenoiseConfig(tile=256, tile_overlap=32))
+    array = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
+    assert denoiser.denoise(array).shape == shape
+
+
+def test_float_arrays_on_the_wrong_scale_are_refused(denoiser):
+    with pytest.raises(FaceDenoiseError, match="divide"):
+        denoiser.denoise(np.full((16, 16, 3), 128.0))
+
+
+def test_batch_keeps_order_and_shares_model_calls(tiny_run, mosaic, monkeypatch):
+    denoiser = Denoiser.load(
+        tiny_run, config=DenoiseConfig(tile=128, tile_overlap=32, batch_size=8)
+    )
+    images = [mosaic[:40, :50], mosaic[:64, :64], mosaic[40:80, 50:100], mosaic]
+    singles = [denoiser.denoise_pixels(image) for image in images]
+    calls = []
+    predict = denoiser._predict
+    monkeypatch.setattr(
+        denoiser, "_predict", lambda batch: calls.append(len(batch)) or predict(batch)
+    )
+    results = denoiser.denoise_batch(images)
+    for single, result in zip(singles, results, strict=True):
+        np.testing.assert_allclose(result, single, atol=1e-5)
+    # One call per size; the mosaic's 2x3 tiles (128 px, 96 px apart over 204x252) share one.
+    assert sorted(calls) == [1, 2, 6]
+
+
+def test_load_latest_and_default(tiny_run, monkeypatch):
+    monkeypatch.setattr(runs, "packaged_weights", lambda: None)
+    assert Denoiser.load("latest", runs_dir=tiny_run.parent).source.parent == tiny_run
+    assert Denoiser.load(None, runs_dir=tiny_run.parent).source.parent == tiny_run
+
+
+def test_no_model_anywhere_says_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.setattr(runs, "packaged_weights", lambda: None)
+    with pytest.raises(FaceDenoiseError, match="facedenoise train"):
+        Denoiser.load(None, runs_dir=tmp_path)
+
+
+def test_bad_tile_settings_are_user_errors(denoiser):
+    with pytest.raises(FaceDenoiseError, match="tile-overlap"):
+        Denoiser(denoiser.model, DenoiseConfig(tile=64, tile_overlap=64))
+
+
+# --- Files ------------------------------------------------------------------------------------
+
+
+def _write_faces(folder, sample_faces, names):
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, face in zip(names, sample_faces, strict=False):
+        write_image(folder / name, read_image(face).pixels)
+    return [folder / name for name in names]
+
+
+def test_one_path_writes_beside_and_skips_earlier_outputs(tmp_path, sample_faces):
+    _write_faces(tmp_path / "in", sample_faces, ["a.png", "b.jpg", "c.denoised.png"])
+    jobs = plan_jobs([str(tmp_path / "in")], ".denoised", recursive=False)
+    assert [(job.source.name, job.target.name) for job in jobs] == [
+        ("a.png", "a.denoised.png"),
+        ("b.jpg", "b.denoised.jpg"),
+    ]
+    # Named directly, an earlier output is an input like any other.
+    jobs = plan_jobs([str(tmp_path / "in" / "c.denoised.png")], ".denoised", recursive=False)
+    assert jobs[0].target.name == "c.denoised.denoised.png"
+
+
+def test_output_folder_mirrors_sub_folders(tmp_path, sample_faces, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _write_faces(tmp_path / "in", sample_faces, ["a.png"])
+    _write_faces(tmp_path / "in" / "sub", sample_faces, ["b.png"])
+    jobs = plan_jobs(["in", "out"], ".denoised", recursive=True)
+    assert [str(job.target) for job in jobs] == ["out/a.png", "out/sub/b.png"]
+    jobs = plan_jobs(["in/**/*.png", "out"], ".denoised", recursive=False)
+    assert [str(job.target) for job in jobs] == ["out/a.png", "out/sub/b.png"]
+    # An output folder inside the input folder is not read back as input.
+    _write_faces(tmp_path / "in" / "clean", sample_faces, ["a.png"])
+    jobs = plan_jobs(["in", "in/clean"], ".denoised", recursive=True)
+    assert [str(job.target) for job in jobs] == ["in/clean/a.png", "in/clean/sub/b.png"]
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["in/a.png", "in/a.png"], "never overwritten"),
+        (["in/a.png", "out"], "image extension"),
+        (["in", "in"], "never overwritten"),
+        (["in/a.png", "other/a.png", "out"], "both be written"),
+        (["in", "in/a.png"], "must be a folder"),
+        (["in/missing.png", "out"], "does not exist"),
+        ([], "at least one"),
+    ],
+)
+def test_planning_refuses_mistakes(tmp_path, sample_faces, monkeypatch, arguments, message):
+    monkeypatch.chdir(tmp_path)
+    _write_faces(tmp_path / "in", sample_faces, ["a.png", "b.png"])
+    _write_faces(tmp_path / "other", sample_faces, ["a.png"])
+    with pytest.raises(FaceDenoiseError, match=message):
+        plan_jobs(arguments, ".denoised", recursive=False)
+    with pytest.raises(FaceDenoiseError, match="never overwritten"):
+        plan_jobs(["in/a.png"], "", recursive=False)
+
+
+def test_a_corrupt_file_fails_alone(tmp_path, sample_faces, denoiser):
+    _write_faces(tmp_path / "in", sample_faces, ["a.png", "b.png", "c.png"])
+    (tmp_path / "in" / "b.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    progress = []
+    summary = denoise_paths(
+        [str(tmp_path / "in"), str(tmp_path / "new" / "out")],
+        model=denoiser,
+        on_progress=lambda *state: progress.append(state),
+    )
+    assert [result.source.name for result in summary.done] == ["a.png", "c.png"]
+    assert [result.source.name for result in summary.failed] == ["b.png"]
+    assert "not a readable image" in summary.failed[0].message
+    assert sorted(path.name for path in (tmp_path / "new" / "out").iterdir()) == ["a.png", "c.png"]
+    assert progress[0] == (0, 3) and progress[-1] == (3, 3)
+    assert "Failed 1" in str(summary.describe())
+
+
+def test_existing_outputs(tmp_path, sample_faces, denoiser):
+    sources = _write_faces(tmp_path / "in", sample_faces, ["a.png", "b.png"])
+    out = tmp_path / "out"
+    _write_faces(out, sample_faces[5:], ["a.png"])
+    before = (out / "a.png").read_bytes()
+    with pytest.raises(FaceDenoiseError, match="--force"):
+        denoise_paths([str(sources[0]), str(out / "a.png")], model=denoiser)
+    summary = denoise_paths([str(tmp_path / "in"), str(out)], model=denoiser)
+    assert [result.target.name for result in summary.skipped] == ["a.png"]
+    assert [result.target.name for result in summary.done] == ["b.png"]
+    assert (out / "a.png").read_bytes() == before and not summary.failed
+    summary = denoise_paths([str(tmp_path / "in"), str(out)], model=denoiser, force=True)
+    assert len(summary.done) == 2 and (out / "a.png").read_bytes() != before
+
+
+def test_files_keep_depth_grey_and_alpha(tmp_path, sample_faces, denoiser):
+    pixels = read_image(sample_faces[0]).pixels
+    alpha = np.tile(np.arange(128, dtype=np.uint16) * 500, (128, 1))
+    write_image(tmp_path / "deep.png", pixels, dtype="uint16", alpha=alpha)
+    write_image(tmp_path / "grey.jpg", pixels, grey=True)
+    write_image(tmp_path / "grey16.tif", pixels, grey=True, dtype="uint16")
+    summary = denoise_paths([str(tmp_path)], model=denoiser)
+    assert len(summary.done) == 3
+    deep = decode_stored((tmp_path / "deep.denoised.png").read_bytes())
+    assert deep.dtype == np.uint16 and deep.shape == (128, 128, 4)
+    np.testing.assert_array_equal(deep[:, :, 3], alpha)
+    assert decode_stored((tmp_path / "grey.denoised.jpg").read_bytes()).shape == (128, 128)
+    grey16 = decode_stored((tmp_path / "grey16.denoised.tif").read_bytes())
+    assert grey16.shape == (128, 128) and grey16.dtype == np.uint16
+
+
+def test_format_follows_the_output_extension(tmp_path, sample_faces, denoiser):
+    summary = denoise_paths([str(sample_faces[0]), str(tmp_path / "clean.webp")], model=denoiser)
+    assert summary.done[0].target == tmp_path / "clean.webp"
+    assert (tmp_path / "clean.webp").read_bytes()[8:12] == b"WEBP"
