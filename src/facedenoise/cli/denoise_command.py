@@ -86,7 +86,7 @@ def denoise(
             runs_dir=runs,
             on_progress=on_progress,
         )
-    console.print(summary.describe())
+    console.print(summary.describe(), soft_wrap=True)  # unwrapped, so paths copy whole
     if summary.failed:
         raise typer.Exit(1)
 
@@ -110,7 +110,9 @@ def _progress_bar():
         MofNCompleteColumn(),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, console=console, transient=True) as progress:
+    # Logs and pipes get only the summary; a transient bar would leave a blank line there.
+    quiet = not console.is_terminal
+    with Progress(*columns, console=console, transient=True, disable=quiet) as progress:
         task = progress.add_task("Loading the model", total=None)
 
         def on_progress(finished: int, total: int) -> None:
