@@ -56,7 +56,9 @@ def build_tree(root: Path, faces: list[Path]) -> dict[str, np.ndarray]:
         shutil.copyfile(path, target)
     face = plain[0]
     special = root / "03000"
-    write_png(special / "grey.png", cv2.cvtColor(face, cv2.COLOR_RGB2GRAY))
+    grey = cv2.cvtColor(face, cv2.COLOR_RGB2GRAY)
+    write_png(special / "grey.png", grey)
+    Image.fromarray(np.dstack([grey, 255 - grey]), mode="LA").save(special / "grey-alpha.png")
     write_png(special / "rgba.png", np.dstack([face, np.full(face.shape[:2], 128, np.uint8)]))
     write_png(special / "deep16.png", face.astype(np.uint16) * 257)
     write_png(
@@ -74,7 +76,8 @@ def build_tree(root: Path, faces: list[Path]) -> dict[str, np.ndarray]:
     (root / "01000" / "notes.jpg").write_text("not an image")
     shutil.copyfile(faces[5], root / "03000" / "copy-of-00005.png")
     return {
-        "03000/grey.png": face,
+        "03000/grey.png": grey,
+        "03000/grey-alpha.png": grey,
         "03000/rgba.png": face,
         "03000/deep16.png": face,
         "03000/large1024.png": plain[1],
@@ -168,8 +171,8 @@ def test_awkward_images_are_normalised(prepared, tree):
 
     for name in ("03000/rgba.png", "03000/deep16.png", "03000/wide.png"):
         np.testing.assert_array_equal(output(name), tree[1][name], err_msg=name)
-    grey = output("03000/grey.png")
-    assert (grey[:, :, 0] == grey[:, :, 1]).all() and (grey[:, :, 1] == grey[:, :, 2]).all()
+    for name in ("03000/grey.png", "03000/grey-alpha.png"):
+        np.testing.assert_array_equal(output(name), np.dstack([tree[1][name]] * 3), err_msg=name)
     assert np.abs(output("03000/large1024.png") - tree[1]["03000/large1024.png"]).mean() < 3
     rotated = output("03000/rotated.jpg")  # upright again thanks to EXIF orientation
     face = tree[1]["03000/rotated.jpg"].astype(int)
