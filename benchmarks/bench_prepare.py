@@ -101,8 +101,18 @@ def tree_rss(pid: int) -> int:
     return total
 
 
-def timed_run(command: list[str]) -> tuple[float, int]:
-    """Wall seconds and peak process-tree RSS (bytes) of `command`, sampled every 50 ms."""
+def children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed_run(command: list[str]) -> tuple[float, float, int]:
+    """Wall seconds, CPU seconds (all processes) and peak process-tree RSS of `command`.
+
+    CPU seconds over the core count is what the wall time would be on an otherwise idle
+    machine: the one fair number on a machine shared with other jobs.
+    """
+    cpu_before = children_cpu_seconds()
     started = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     peak = 0
@@ -120,7 +130,7 @@ def timed_run(command: list[str]) -> tuple[float, int]:
     seconds = time.perf_counter() - started
     if process.returncode != 0:
         sys.exit(f"prepare failed ({process.returncode}):\n{output}")
-    return seconds, peak
+    return seconds, children_cpu_seconds() - cpu_before, peak
 
 
 def main() -> None:
@@ -158,9 +168,9 @@ def main() -> None:
         ]
         command += ["--workers", str(args.workers)] if args.workers else []
         shutil.rmtree(out, ignore_errors=True)
-        fresh_seconds, fresh_peak = timed_run(command)
+        fresh = timed_run(command)
         fresh_manifest = manifest_sha256(out)
-        verify_seconds, verify_peak = timed_run(command)
+        again = timed_run(command)
         counts = load_manifest(out)["counts"]
         same = manifest_sha256(out) == fresh_manifest
 
@@ -170,18 +180,25 @@ def main() -> None:
         title=f"prepare: {args.count:,} of {args.images:,} images, {workers} workers "
         f"on {os.cpu_count()} cores"
     )
-    for column in ("run", "wall s", "images/s", "peak RSS (tree)"):
+    cores = min(workers, os.cpu_count() or 1)
+    columns = ("run", "wall s", "images/s", "CPU s", "CPU s / cores", "peak RSS (tree)")
+    for column in columns:
         table.add_column(column, justify="right" if column != "run" else "left")
-    for name, seconds, peak in (
-        ("fresh", fresh_seconds, fresh_peak),
-        ("again (verify)", verify_seconds, verify_peak),
-    ):
+    for name, (seconds, cpu_seconds, peak) in (("fresh", fresh), ("again (verify)", again)):
         table.add_row(
-            name, f"{seconds:.1f}", f"{selected / seconds:,.0f}", f"{peak / 2**20:,.0f} MiB"
+            name,
+            f"{seconds:.1f}",
+            f"{selected / seconds:,.0f}",
+            f"{cpu_seconds:.1f}",
+            f"{cpu_seconds / cores:.1f}",
+            f"{peak / 2**20:,.0f} MiB",
         )
     Console().print(table)
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print(f"largest single process (getrusage, children): {children:,.0f} MiB")
+    print(
+        f"largest single process (getrusage): {children:,.0f} MiB; "
+        f"load average now: {os.getloadavg()[0]:.1f}"
+    )
     print(f"counts: {counts}; same manifest on both runs: {same}")
     config = PrepareConfig(count=args.count)
     test = int(selected * config.test_fraction + 0.5)  # halves up, as prepare does

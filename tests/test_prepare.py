@@ -245,6 +245,21 @@ def test_archive_member_names_never_become_paths(sample_faces, tmp_path):
     assert not Path("/abs/evil.png").exists()
 
 
+def test_damaged_archive_member_is_skipped(sample_faces, tmp_path):
+    archive = tmp_path / "damaged.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as handle:
+        for path in sample_faces[:3]:
+            handle.write(path, path.name)
+    data = bytearray(archive.read_bytes())
+    member = sample_faces[1].read_bytes()
+    data[data.find(member) + len(member) // 2] ^= 0xFF  # the stored CRC no longer matches
+    archive.write_bytes(bytes(data))
+    manifest = prepare(archive, tmp_path / "out", ALL, workers=1, show_progress=False)
+    assert len(manifest.images) == 2
+    assert manifest.skipped[0]["source"] == sample_faces[1].name
+    assert "unreadable" in manifest.skipped[0]["reason"]
+
+
 def test_noise_is_gaussian_with_the_factor_and_regenerates(prepared):
     out, manifest = prepared
     differences = []
@@ -299,6 +314,8 @@ def test_interrupted_run_resumes(tree, tmp_path, monkeypatch):
     first = calls[0]
     (out / "clean" / first["split"] / f"{first['id']}.png").write_bytes(b"")
     (out / "clean" / first["split"] / f".{first['id']}.png.x1y2.png").write_bytes(b"half")
+    with open(out / JOURNAL_NAME, "a") as journal:
+        journal.write('{"id": "000')  # a line the kill cut short
     resumed = prepare(tree[0], out, ALL, workers=1, show_progress=False)
     assert resumed.reused == 3
     reference_manifest = json.loads(reference.path.read_text())
