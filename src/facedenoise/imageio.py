@@ -210,11 +210,13 @@ def read_image(path: Path) -> LoadedImage:
 
 def quantize(pixels: np.ndarray, dtype: str = "uint8") -> np.ndarray:
     """Float [0, 1] -> uint8 or uint16 with rounding (float32 passes through, clipped)."""
-    pixels = np.clip(pixels, 0.0, 1.0)
+    scaled = np.clip(pixels, 0.0, 1.0).astype(np.float32, copy=False)
     if dtype == "float32":
-        return pixels.astype(np.float32)
-    scale = 65535.0 if dtype == "uint16" else 255.0
-    return np.rint(pixels * scale).astype(dtype)
+        return scaled
+    # In place on the one float copy: a 24-megapixel photo needs no further 288 MB buffers.
+    scaled *= np.float32(65535.0 if dtype == "uint16" else 255.0)
+    np.rint(scaled, out=scaled)
+    return scaled.astype(dtype)
 
 
 def encode_image(
