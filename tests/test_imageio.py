@@ -138,6 +138,15 @@ def test_tiff_orientation_is_applied_once():
     assert upright[:3, -3:].mean() > 0.9
 
 
+def test_cmyk_tiff_is_colour_not_alpha(face):
+    rgb = np.rint(face * 255).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).convert("CMYK").save(buffer, "TIFF")
+    loaded = decode_image(buffer.getvalue())
+    assert loaded.alpha is None
+    assert np.abs(loaded.pixels - face).max() <= 1 / 255 + 1e-6
+
+
 @pytest.mark.parametrize(
     "data", [b"", b"not an image at all", b"\x89PNG\r\n\x1a\n truncated"], ids=str
 )

@@ -108,6 +108,11 @@ def decode_stored(data: bytes, name: str = "image") -> np.ndarray:
     if stored.dtype not in (np.uint8, np.uint16, np.float32):
         raise FaceDenoiseError(f"{name} has unsupported sample type {stored.dtype}.")
     orientation, mode = _header(data)
+    if mode == "CMYK" and stored.ndim == 3 and stored.shape[2] == 4:
+        # Unchanged CMYK (print TIFFs) would pass for RGBA; let OpenCV convert it to colour.
+        with _quiet_opencv():
+            flags = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION  # applied below
+            stored = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
     if stored.ndim == 3 and stored.shape[2] == 1:
         stored = stored[:, :, 0]
     if stored.ndim == 3 and stored.shape[2] == 3:
