@@ -121,10 +121,10 @@ def _print_summary(manifest, out: Path) -> None:
         console.print(f"[yellow]Note:[/] {manifest.shortfall}.", highlight=False)
     if manifest.data["source"] == "sample":
         console.print(
-            "This is the small bundled sample. For the real protocol, download FFHQ's "
-            "thumbnails128x128 and run: facedenoise prepare --source PATH/TO/thumbnails128x128 "
-            f"--out {out}",
+            "Hint: this is the small bundled sample; for the FFHQ protocol, download "
+            "thumbnails128x128 and pass --source PATH/TO/thumbnails128x128 (or its .zip).",
             highlight=False,
+            soft_wrap=True,
         )
 
 
