@@ -26,7 +26,7 @@ from facedenoise.config import PrepareConfig
 from facedenoise.dataset import clean_files, split_pairs
 from facedenoise.errors import FaceDenoiseError
 from facedenoise.noise import noisy_uint8
-from facedenoise.prepare import JOURNAL_NAME, _Journal, prepare, split_of
+from facedenoise.prepare import JOURNAL_NAME, _exclusive, _Journal, prepare, split_of
 
 ALL = PrepareConfig(count=None)
 UNUSABLE = {"00000/corrupt.png", "01000/empty.png", "01000/notes.jpg", "02000/small.png"}
@@ -351,6 +351,13 @@ def test_interrupted_run_with_other_settings_is_refused(tree, tmp_path, monkeypa
         prepare(tree[0], out, PrepareConfig(count=None, seed=1), workers=1, show_progress=False)
     monkeypatch.undo()
     with pytest.raises(FaceDenoiseError, match="seed 1 -> 42"):
+        prepare(tree[0], out, ALL, workers=1, show_progress=False)
+
+
+def test_two_runs_into_one_folder_are_refused(tree, tmp_path):
+    out = tmp_path / "data"
+    out.mkdir()
+    with _exclusive(out), pytest.raises(FaceDenoiseError, match="Another"):
         prepare(tree[0], out, ALL, workers=1, show_progress=False)
 
 

@@ -892,15 +892,46 @@ def prepare(
     if out.exists() and not out.is_dir():
         raise FaceDenoiseError(f"{out} is a file; --out must be a folder.")
     spec, candidates = open_source(source, out)
+    created_out = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        with _exclusive(out):
+            manifest = _prepare_locked(spec, candidates, out, config, workers, force, show_progress)
+    finally:
+        if created_out and not any(out.iterdir()):  # nothing usable: leave no trace
+            out.rmdir()
+    manifest.seconds = time.perf_counter() - started
+    return manifest
+
+
+@contextlib.contextmanager
+def _exclusive(out: Path):
+    """Hold an exclusive lock on `out`: two runs writing one dataset would corrupt it."""
+    import fcntl
+
+    handle = os.open(out, os.O_RDONLY)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(handle)
+        raise FaceDenoiseError(
+            f"Another 'facedenoise prepare' is writing to {out}; wait for it to finish or "
+            "choose another --out."
+        ) from None
+    try:
+        yield
+    finally:
+        os.close(handle)  # releases the lock
+
+
+def _prepare_locked(spec, candidates, out, config, workers, force, show_progress) -> Manifest:
     header = _header(spec, config)
     previous = _load_previous(out, header, force)
     target = len(candidates) if config.count is None else min(config.count, len(candidates))
     order = seeded_order(len(candidates), config.seed)
-    created_out = not out.exists()
-    out.mkdir(parents=True, exist_ok=True)
     _reset_scratch(out)
     (out / STAGING_NAME).mkdir()
-    workers = workers or len(os.sched_getaffinity(0))
+    workers = workers or _available_cores()
     context = _Context(
         spec, str(out), config.size, config.allow_upscale, config.noise_factor, config.seed
     )
@@ -921,10 +952,17 @@ def prepare(
         journal.close()
         shutil.rmtree(out / STAGING_NAME, ignore_errors=True)
     if not run.images:
-        _abandon(out, created_out)
+        (out / JOURNAL_NAME).unlink(missing_ok=True)
         raise _no_usable_images(spec, run.skipped)
     manifest = _write_manifest(out, header, len(candidates), run, previous)
-    return dataclasses.replace(manifest, reused=run.reused, seconds=time.perf_counter() - started)
+    manifest.reused = run.reused
+    return manifest
+
+
+def _available_cores() -> int:
+    if hasattr(os, "sched_getaffinity"):  # Linux: the cores this process may use
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def _examined(spec, pool, workers, candidates, order, previous, run) -> Iterator[_Examined]:
@@ -973,14 +1011,6 @@ def _write_manifest(
     atomic_write_text(out / MANIFEST_NAME, json.dumps(data, indent=1) + "\n")
     (out / JOURNAL_NAME).unlink(missing_ok=True)
     return Manifest(out / MANIFEST_NAME, data)
-
-
-def _abandon(out: Path, created_out: bool) -> None:
-    """Undo the traces of a run that selected nothing (no image was written)."""
-    (out / JOURNAL_NAME).unlink(missing_ok=True)
-    if created_out:
-        with contextlib.suppress(OSError):
-            out.rmdir()
 
 
 def _no_usable_images(spec: Source, skipped: list[dict]) -> FaceDenoiseError:
