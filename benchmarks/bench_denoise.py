@@ -2,6 +2,7 @@
 
     python benchmarks/bench_denoise.py [--count 1000] [--size 128] [--model RUN_OR_FILE]
                                        [--batch-size 8] [--repeats 3] [--large 6000x4000]
+    python benchmarks/bench_denoise.py --model identity   # the tool alone, no network
 
 Writes `--count` noisy `--size`-pixel PNGs to a temporary folder, then runs `denoise_paths`
 over the folder `--repeats` times (into fresh output folders) with one loaded model, and
@@ -56,11 +57,18 @@ def write_noisy_folder(folder: Path, count: int, size: int) -> None:
 
 
 def load_denoiser(model: str | None, config):
-    """The model to time: a run/.keras file, or a fresh untrained default `unet`."""
+    """The model to time: a run/.keras file, a fresh untrained default `unet` (None), or
+    'identity', a model that does nothing, which times the tool alone."""
+    import keras
+
     from facedenoise.config import ModelConfig
     from facedenoise.inference import Denoiser
     from facedenoise.models import build_model
 
+    if model == "identity":
+        noisy = keras.Input(shape=(None, None, 3))
+        identity = keras.Model(noisy, keras.layers.Identity()(noisy))
+        return Denoiser(identity, config=config, source=Path("identity (no model)"))
     if model is not None:
         return Denoiser.load(model, config=config)
     return Denoiser(build_model(ModelConfig()), config=config, source=Path("untrained unet"))
@@ -97,7 +105,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--size", type=int, default=128)
-    parser.add_argument("--model", default=None, help="Run folder or .keras file.")
+    parser.add_argument(
+        "--model", default=None, help="Run folder, .keras file, or 'identity' (the tool alone)."
+    )
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--large", default=None, help="WIDTHxHEIGHT of one tiled photo.")

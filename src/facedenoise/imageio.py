@@ -25,6 +25,7 @@ _EIGHT_BIT_ONLY = (".jpg", ".jpeg", ".webp", ".bmp")
 _NO_ALPHA = (".jpg", ".jpeg")
 _EXIF_ORIENTATION_TAG = 0x0112
 _TIFF_MAGIC = (b"II*\x00", b"MM\x00*")
+_EXIF_MARKERS = (b"Exif", b"eXIf", b"EXIF", b"Raw profile type exif")
 # Float samples may overshoot [0, 1] by rounding; anything further is a scaling mistake.
 _FLOAT_TOLERANCE = 1e-3
 
@@ -62,6 +63,12 @@ def _header(data: bytes) -> tuple[int, str]:
             return int(image.getexif().get(_EXIF_ORIENTATION_TAG, 1)), image.mode
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
         return 1, ""
+
+
+def _may_hold_exif(data: bytes) -> bool:
+    """False when `data` surely has no EXIF block (JPEG APP1, PNG eXIf or raw-profile text,
+    WebP EXIF chunk); a cheap byte search before asking PIL for the orientation."""
+    return any(marker in data for marker in _EXIF_MARKERS)
 
 
 def apply_orientation(array: np.ndarray, orientation: int) -> np.ndarray:
@@ -107,7 +114,9 @@ def decode_stored(data: bytes, name: str = "image") -> np.ndarray:
         raise FaceDenoiseError(f"{name} is not a readable image (corrupt or unsupported format).")
     if stored.dtype not in (np.uint8, np.uint16, np.float32):
         raise FaceDenoiseError(f"{name} has unsupported sample type {stored.dtype}.")
-    orientation, mode = _header(data)
+    # Parsing the header costs more than decoding a small PNG: only do it when it can matter.
+    four_channels = stored.ndim == 3 and stored.shape[2] == 4
+    orientation, mode = _header(data) if four_channels or _may_hold_exif(data) else (1, "")
     if mode == "CMYK" and stored.ndim == 3 and stored.shape[2] == 4:
         # Unchanged CMYK (print TIFFs) would pass for RGBA; let OpenCV convert it to colour.
         with _quiet_opencv():

@@ -12,6 +12,7 @@ otherwise; conversions from stored 8/16-bit samples happen in `facedenoise.image
 from __future__ import annotations
 
 import itertools
+import os
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable
@@ -411,23 +412,31 @@ def plan_jobs(paths: list[str], suffix: str, recursive: bool) -> list[_Job]:
         jobs = [
             _Job(image.path, out_dir / _relative_name(image.path, image.base))
             for image in found
-            if not _is_earlier_output(image, out_dir)
+            if not _is_earlier_output(image, _absolute(out_dir))
         ]
     _check_targets(jobs)
     return jobs
 
 
+def _absolute(path: Path) -> Path:
+    # Lexical (no file-system calls): cheap enough for every file of a large folder.
+    return Path(os.path.abspath(path))
+
+
 def _relative_name(path: Path, base: Path | None) -> Path:
     if base is None:
         return Path(path.name)
-    return path.resolve().relative_to(base.resolve())
+    try:
+        return path.relative_to(base)  # folder listings and glob matches start with their base
+    except ValueError:
+        return _absolute(path).relative_to(_absolute(base))
 
 
 def _is_earlier_output(image: FoundImage, out_dir: Path) -> bool:
-    """True for an image found in an output folder that lies inside the searched folder."""
-    if image.base is None or out_dir.resolve() == image.base.resolve():
+    """True for an image found in the (absolute) output folder nested in its searched folder."""
+    if image.base is None or out_dir == _absolute(image.base):
         return False  # the same folder: _check_targets refuses to overwrite the inputs
-    return image.path.resolve().is_relative_to(out_dir.resolve())
+    return _absolute(image.path).is_relative_to(out_dir)
 
 
 def _check_targets(jobs: list[_Job]) -> None:
@@ -498,7 +507,8 @@ def denoise_paths(
 # How many images may wait in memory for a batch of their size before the largest group
 # runs anyway (many sizes would otherwise keep a whole folder in memory).
 _MAX_WAITING_BATCHES = 2
-_IO_THREADS = 4
+# Decoding and encoding release the GIL: one thread per core, a few more on big machines.
+_IO_THREADS = max(2, min(8, os.cpu_count() or 2))
 
 
 class _Pipeline:
