@@ -254,7 +254,7 @@ class Denoiser:
             tile=self.config.tile,
             tile_overlap=self.config.tile_overlap,
             multiple=self.multiple,
-            batch_size=self.config.batch_size,
+            batch_size=self.batch_size,
         )
         return clean[:height, :width]
 
@@ -272,7 +272,7 @@ class Denoiser:
             else:
                 indices_by_size[pixels.shape[:2]].append(index)
         for indices in indices_by_size.values():
-            for chunk in _chunks(indices, self.config.batch_size):
+            for chunk in _chunks(indices, self.batch_size):
                 outputs = self._predict_whole(np.stack([images[index] for index in chunk]))
                 for index, output in zip(chunk, outputs, strict=True):
                     results[index] = output
@@ -473,7 +473,8 @@ def denoise_paths(
     `<stem><suffix><ext>`. Two or more: the last is the output, a file when the only input is
     a file (its extension picks the format), otherwise a folder (created if missing) in which
     inputs found in a folder or glob keep their sub-folders.
-    model: run folder, .keras file, 'latest', a loaded Denoiser, or None for the default.
+    model: run folder, .keras file, 'latest', a loaded Denoiser (which keeps its own tile
+    and batch settings), or None for the default.
     Existing outputs: with a single image, FaceDenoiseError; with several, they are skipped
     (re-running resumes); `force` overwrites them. Inputs are never overwritten.
     on_progress(finished, total) is called once the model is loaded and after each image.
@@ -522,7 +523,8 @@ class _Pipeline:
     def __init__(self, denoiser, config, summary, total, on_progress):
         self.denoiser, self.config, self.summary = denoiser, config, summary
         self.total, self.on_progress = total, on_progress
-        self.lookahead = config.batch_size + 2
+        self.batch_size = denoiser.config.batch_size  # a passed-in Denoiser keeps its own
+        self.lookahead = self.batch_size + 2
         self.reads: deque[tuple[_Job, Future]] = deque()
         self.writes: deque[tuple[_Job, Future]] = deque()
         self.waiting: dict[tuple[int, int], list[tuple[_Job, LoadedImage]]] = {}
@@ -560,9 +562,9 @@ class _Pipeline:
             return
         size = image.pixels.shape[:2]
         self.waiting.setdefault(size, []).append((job, image))
-        if len(self.waiting[size]) >= self.config.batch_size:
+        if len(self.waiting[size]) >= self.batch_size:
             self._flush(size)
-        elif sum(map(len, self.waiting.values())) > _MAX_WAITING_BATCHES * self.config.batch_size:
+        elif sum(map(len, self.waiting.values())) > _MAX_WAITING_BATCHES * self.batch_size:
             self._flush(max(self.waiting, key=lambda key: len(self.waiting[key])))
 
     def _flush(self, size: tuple[int, int]) -> None:
