@@ -254,7 +254,7 @@ class Denoiser:
             tile=self.config.tile,
             tile_overlap=self.config.tile_overlap,
             multiple=self.multiple,
-            batch_size=self.batch_size,
+            batch_size=self.config.batch_size,
         )
         return clean[:height, :width]
 
@@ -272,7 +272,7 @@ class Denoiser:
             else:
                 indices_by_size[pixels.shape[:2]].append(index)
         for indices in indices_by_size.values():
-            for chunk in _chunks(indices, self.batch_size):
+            for chunk in _chunks(indices, self.config.batch_size):
                 outputs = self._predict_whole(np.stack([images[index] for index in chunk]))
                 for index, output in zip(chunk, outputs, strict=True):
                     results[index] = output
