@@ -70,6 +70,7 @@ def build_tree(root: Path, faces: list[Path]) -> dict[str, np.ndarray]:
     exif = Image.Exif()
     exif[0x0112] = 6  # "rotate 90 degrees clockwise to display"
     Image.fromarray(np.rot90(plain[3])).save(special / "rotated.jpg", exif=exif, quality=95)
+    write_png(special / "plain.png", face[::-1])  # upside down: a distinct, plain RGB PNG
     write_png(root / "02000" / "small.png", face[:64, :64])
     (root / "00000" / "corrupt.png").write_bytes(faces[4].read_bytes()[:300])
     (root / "01000" / "empty.png").write_bytes(b"")
@@ -82,6 +83,7 @@ def build_tree(root: Path, faces: list[Path]) -> dict[str, np.ndarray]:
         "03000/deep16.png": face,
         "03000/large1024.png": plain[1],
         "03000/wide.png": plain[2],
+        "03000/plain.png": face[::-1],
         "03000/rotated.jpg": plain[3],
     }
 
@@ -169,7 +171,10 @@ def test_awkward_images_are_normalised(prepared, tree):
         image = images[source]
         return read_rgb(out / "clean" / image["split"] / f"{image['id']}.png").astype(int)
 
-    for name in ("03000/rgba.png", "03000/deep16.png", "03000/wide.png"):
+    plain = images["03000/plain.png"]
+    assert plain["sha256"] == plain["source_sha256"]  # already clean: kept byte for byte
+    assert images["03000/wide.png"]["sha256"] != images["03000/wide.png"]["source_sha256"]
+    for name in ("03000/rgba.png", "03000/deep16.png", "03000/wide.png", "03000/plain.png"):
         np.testing.assert_array_equal(output(name), tree[1][name], err_msg=name)
     for name in ("03000/grey.png", "03000/grey-alpha.png"):
         np.testing.assert_array_equal(output(name), np.dstack([tree[1][name]] * 3), err_msg=name)
@@ -310,10 +315,11 @@ def test_interrupted_run_resumes(tree, tmp_path, monkeypatch):
         prepare(tree[0], out, ALL, workers=1, show_progress=False)
     monkeypatch.undo()
     assert not (out / "manifest.json").exists() and (out / JOURNAL_NAME).exists()
-    # A kill could also leave a damaged file and a temporary one behind.
+    # A kill could also leave a damaged file and a half-written staged one behind.
     first = calls[0]
     (out / "clean" / first["split"] / f"{first['id']}.png").write_bytes(b"")
-    (out / "clean" / first["split"] / f".{first['id']}.png.x1y2.png").write_bytes(b"half")
+    (out / ".prepare-staging").mkdir()
+    (out / ".prepare-staging" / "3.png").write_bytes(b"half")
     with open(out / JOURNAL_NAME, "a") as journal:
         journal.write('{"id": "000')  # a line the kill cut short
     resumed = prepare(tree[0], out, ALL, workers=1, show_progress=False)
@@ -321,7 +327,7 @@ def test_interrupted_run_resumes(tree, tmp_path, monkeypatch):
     reference_manifest = json.loads(reference.path.read_text())
     assert resumed.data["images"] == reference_manifest["images"]
     assert not (out / JOURNAL_NAME).exists()
-    assert not list((out / "clean").rglob(".*"))
+    assert sorted(path.name for path in out.iterdir()) == ["clean", "manifest.json", "noisy"]
 
 
 def test_other_settings_are_refused_without_force(tree, tmp_path):

@@ -23,9 +23,9 @@ import dataclasses
 import hashlib
 import json
 import os
-import re
 import shutil
 import signal
+import struct
 import tarfile
 import time
 import zipfile
@@ -53,15 +53,14 @@ from facedenoise.dataset import (
     noisy_path,
 )
 from facedenoise.errors import FaceDenoiseError
-from facedenoise.fileio import atomic_write_bytes, atomic_write_text
+from facedenoise.fileio import atomic_write_text
 from facedenoise.imageio import IMAGE_EXTENSIONS
 
 JOURNAL_NAME = ".prepare-journal.jsonl"  # a header line (settings), then one line per image
-STAGING_NAME = ".prepare-staging"  # clean PNGs whose id and split are not decided yet
+STAGING_NAME = ".prepare-staging"  # images being written, and those awaiting an id
 SAMPLE_SOURCE = "sample"
 _BATCH = 8  # candidates per pool task: amortises inter-process overhead
 _BATCHES_PER_WORKER = 4  # tasks in flight per worker: keeps workers busy, memory bounded
-_TEMP_FILE = re.compile(r"^\.[A-Za-z0-9_-]+\.png\..+\.png$")  # left by a killed atomic write
 
 
 # ---------------------------------------------------------------------------------------------
@@ -342,8 +341,8 @@ class _Context:
     seed: int
 
     @property
-    def staging(self) -> Path:
-        return Path(self.out) / STAGING_NAME
+    def staging(self) -> str:
+        return os.path.join(self.out, STAGING_NAME)
 
 
 @dataclass(frozen=True)
@@ -450,6 +449,26 @@ def clean_image(data: bytes, size: int, allow_upscale: bool) -> np.ndarray:
     return cv2.cvtColor(rgb, cv2.COLOR_GRAY2RGB) if rgb.ndim == 2 else np.ascontiguousarray(rgb)
 
 
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _already_clean(data: bytes, size: int) -> bool:
+    """True for a PNG that decodes to exactly the clean image: 8-bit RGB, `size` square.
+
+    Read from the IHDR chunk: bit depth 8, colour type 2 (RGB), no interlacing. A tRNS chunk
+    (a transparent colour, read back as alpha) or an eXIf chunk (which may rotate the image)
+    rules it out; the byte search may rarely hit compressed data, which costs one re-encode.
+    """
+    if data[:8] != _PNG_SIGNATURE or data[12:16] != b"IHDR":
+        return False
+    width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", data[16:29])
+    return (
+        (width, height, depth, colour, interlace) == (size, size, 8, 2, 0)
+        and b"tRNS" not in data
+        and b"eXIf" not in data
+    )
+
+
 def _file_holds(path: Path, sha256: str | None) -> bool:
     try:
         return _sha256(path.read_bytes()) == sha256
@@ -464,7 +483,7 @@ def _stage_earlier(rank: int, record: dict) -> bool:
     meanwhile renames another image onto the old name (ids can shift when the source changed).
     """
     out = Path(_context.out)
-    staged = _context.staging / f"{rank}.png"
+    staged = Path(_context.staging, f"{rank}.png")
     try:
         os.link(clean_path(out, record["split"], record["id"]), staged)
     except FileNotFoundError:
@@ -506,8 +525,11 @@ def _examine(job: _Job) -> _Examined:
         return dataclasses.replace(found, reason=str(error))
     except cv2.error as error:
         return dataclasses.replace(found, reason=f"OpenCV cannot decode it ({error.err}).")
-    png = encode_png(rgb)
-    atomic_write_bytes(context.staging / f"{job.rank}.png", png)
+    # An FFHQ thumbnail already is what we would write: keep its bytes instead of encoding
+    # the same pixels again, a third of the work per image (it was decoded above, so it is
+    # known to be readable).
+    png = data if _already_clean(data, context.size) else encode_png(rgb)
+    _write_scratch(os.path.join(context.staging, f"{job.rank}.png"), png)
     return dataclasses.replace(found, staged_sha256=_sha256(png))
 
 
@@ -521,12 +543,21 @@ def _write_noisy(split: str, image_id: str) -> str:
 
     from facedenoise.noise import noisy_uint8
 
-    out = Path(_context.out)
+    out = _context.out
     clean = cv2.imread(str(clean_path(out, split, image_id)), cv2.IMREAD_COLOR)[:, :, ::-1]
     noisy = noisy_uint8(clean, _context.noise_factor, _context.seed, image_id)
     png = encode_png(noisy, noisy=True)
-    atomic_write_bytes(noisy_path(out, split, image_id), png)
+    staged = os.path.join(_context.staging, f"noisy-{image_id}.png")
+    _write_scratch(staged, png)
+    os.replace(staged, noisy_path(out, split, image_id))  # atomic: whole file or none
     return _sha256(png)
+
+
+def _write_scratch(path: str, data: bytes) -> None:
+    """Write a file in the staging folder. Not atomic, and needs not be: a staged file is used
+    only after its writer reported it complete, and the folder is wiped when a run starts."""
+    with open(path, "wb") as handle:
+        handle.write(data)
 
 
 class _InProcess:
@@ -722,18 +753,6 @@ def _remove_earlier_run(out: Path, outputs: set[Path]) -> None:
     (out / JOURNAL_NAME).unlink(missing_ok=True)
 
 
-def _reset_scratch(out: Path) -> None:
-    """Remove what a killed run can leave: staged images and half-written temporary files."""
-    shutil.rmtree(out / STAGING_NAME, ignore_errors=True)
-    for folder in [out / "clean" / split for split in SPLITS] + [
-        out / "noisy" / split for split in NOISY_SPLITS
-    ]:
-        if folder.is_dir():
-            for path in folder.iterdir():
-                if _TEMP_FILE.match(path.name):
-                    path.unlink(missing_ok=True)
-
-
 class _Journal:
     """Append-only record of finished images, so that an interrupted run can resume."""
 
@@ -799,6 +818,7 @@ class _Run:
         self.skipped: list[dict] = []
         self.first_seen: dict[str, str] = {}  # source sha256 -> source name
         self.noisy_pending: deque[tuple[Future, dict]] = deque()
+        self.folders: set[Path] = set()
         self.reused = 0
 
     @property
@@ -837,14 +857,21 @@ class _Run:
                 self.advance()
                 return
         else:  # new, or an earlier run gave it another id: its clean file is staged
-            target = clean_path(self.out, split, image_id)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(staged, target)
+            os.replace(staged, self._folder("clean", split) / f"{image_id}.png")
         if split in NOISY_SPLITS:
+            self._folder("noisy", split)
             self.noisy_pending.append((self.pool.submit(_write_noisy, split, image_id), record))
             self._collect_noisy(limit=self.workers * _BATCHES_PER_WORKER * _BATCH)
         else:
             self._done(record)
+
+    def _folder(self, kind: str, split: str) -> Path:
+        """out/<kind>/<split>, created on first use (so a failed run leaves no empty tree)."""
+        folder = self.out / kind / split
+        if folder not in self.folders:
+            folder.mkdir(parents=True, exist_ok=True)
+            self.folders.add(folder)
+        return folder
 
     def _done(self, record: dict) -> None:
         self.journal.append(record)
@@ -929,7 +956,7 @@ def _prepare_locked(spec, candidates, out, config, workers, force, show_progress
     previous = _load_previous(out, header, force)
     target = len(candidates) if config.count is None else min(config.count, len(candidates))
     order = seeded_order(len(candidates), config.seed)
-    _reset_scratch(out)
+    shutil.rmtree(out / STAGING_NAME, ignore_errors=True)  # what a killed run left
     (out / STAGING_NAME).mkdir()
     workers = workers or _available_cores()
     context = _Context(
