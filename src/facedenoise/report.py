@@ -130,7 +130,7 @@ class Report:
             title=f"PSNR (dB) and SSIM on {what}: {len(self.image_names)} images, "
             f"noise factor {self.info.get('noise_factor', '?')}",
             caption=r"mean ± std, median \[min, max]; gain: mean per-image improvement over the "
-            "noisy input",
+            f"noisy input; images/s on {escape(str(self.info.get('device', 'this machine')))}",
             box=box.SIMPLE_HEAD,
             padding=(0, 1),
         )
