@@ -91,7 +91,8 @@ def _split_ids(data_dir: Path, split: str) -> list[str]:
     if split not in SPLITS:
         raise FaceDenoiseError(f"Unknown split '{split}'; use one of {', '.join(SPLITS)}.")
     manifest = load_manifest(data_dir)
-    ids = [image.get("id") for image in manifest["images"] if image.get("split") == split]
+    images = [image for image in manifest["images"] if isinstance(image, dict)]
+    ids = [image.get("id") for image in images if image.get("split") == split]
     if not all(is_safe_id(image_id) for image_id in ids):
         raise _missing(data_dir, f" ({MANIFEST_NAME} holds an invalid image id)")
     if not ids:
