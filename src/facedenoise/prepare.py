@@ -450,22 +450,21 @@ def clean_image(data: bytes, size: int, allow_upscale: bool) -> np.ndarray:
 
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_NOT_PLAIN_MARKERS = (b"tRNS", b"eXIf", b"Exif", b"EXIF", b"exif")  # exif: ImageMagick's text
 
 
 def _already_clean(data: bytes, size: int) -> bool:
     """True for a PNG that decodes to exactly the clean image: 8-bit RGB, `size` square.
 
     Read from the IHDR chunk: bit depth 8, colour type 2 (RGB), no interlacing. A tRNS chunk
-    (a transparent colour, read back as alpha) or an eXIf chunk (which may rotate the image)
+    (a transparent colour, read back as alpha) or any EXIF block (which may rotate the image)
     rules it out; the byte search may rarely hit compressed data, which costs one re-encode.
     """
     if data[:8] != _PNG_SIGNATURE or data[12:16] != b"IHDR":
         return False
     width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", data[16:29])
-    return (
-        (width, height, depth, colour, interlace) == (size, size, 8, 2, 0)
-        and b"tRNS" not in data
-        and b"eXIf" not in data
+    return (width, height, depth, colour, interlace) == (size, size, 8, 2, 0) and not any(
+        marker in data for marker in _NOT_PLAIN_MARKERS
     )
 
 
