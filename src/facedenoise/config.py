@@ -53,6 +53,7 @@ class TrainConfig:
     patch_size: int | None = None  # random crops of this size; None: whole images
     steps_per_epoch: int | None = None  # None: one pass over the training split
     extra_train: str | None = None  # a folder of more clean training images (any size)
+    init_from: str | None = None  # start from these weights (.keras or run folder): fine-tuning
     noise_factor: float | None = None
     flip: bool = True
     rotate: bool = False  # random 90-degree rotations (faces are upright, so off by default)

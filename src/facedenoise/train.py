@@ -145,6 +145,20 @@ def _compile(model: keras.Model, train_config: TrainConfig) -> None:
     )
 
 
+def _copy_weights(source: Path, model: keras.Model) -> None:
+    """Start `model` from the weights of a trained model of the same architecture."""
+    from facedenoise.runs import load_model
+
+    trained = load_model(source)
+    shapes = [tuple(weight.shape) for weight in model.weights]
+    if trained.name != model.name or shapes != [tuple(w.shape) for w in trained.weights]:
+        raise FaceDenoiseError(
+            f"--init {source} is a different architecture ({trained.name}, "
+            f"{trained.count_params():,} parameters); pass the same --arch/--width/--depth."
+        )
+    model.set_weights(trained.get_weights())
+
+
 def _start_or_resume(data_dir, runs_dir, model_config, train_config, resume):
     """Return (run_dir, RunConfig, state) for a fresh run or for `resume`."""
     data_hash = manifest_sha256(data_dir)
@@ -210,6 +224,8 @@ def train(
     with strategy.scope():
         if resume is None:
             model = build_model(config.model)
+            if settings.init_from:
+                _copy_weights(Path(settings.init_from), model)
             _compile(model, settings)
         else:
             model = keras.saving.load_model(run_dir / LAST, compile=True)

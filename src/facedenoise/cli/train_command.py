@@ -50,6 +50,11 @@ def train(
         typer.Option(help="Folder of more clean PNGs to train on (any size >= --patch-size).",
                      show_default=False),
     ] = None,
+    init: Annotated[
+        str | None,
+        typer.Option(help="Start from these weights (run folder or .keras): fine-tune.",
+                     show_default=False),
+    ] = None,
     noise_factor: Annotated[
         float | None, typer.Option(min=0.0, help="Noise std (default: the dataset's).")
     ] = TRAIN.noise_factor,
@@ -98,6 +103,7 @@ def train(
         patch_size=patch_size,
         steps_per_epoch=steps_per_epoch,
         extra_train=str(extra_train) if extra_train else None,
+        init_from=init,
         noise_factor=noise_factor,
         flip=flip,
         rotate=rotate,
