@@ -12,7 +12,7 @@ Two stages, both with fresh Gaussian noise (factor 0.3) in every batch:
 2. faces: the bundled sample faces are prepared with the default settings (seed 42); only
    their `train` split is trained on, their `val` split picks the best epoch and their `test`
    split is the held-out set of the model card. The network starts from stage 1 and keeps
-   seeing the natural tiles, with each face image added FACE_COPIES more times.
+   seeing NATURAL_IN_STAGE_2 of the natural tiles, with each face added FACE_COPIES times.
 
 The best model of stage 2 and its config.json are copied into src/facedenoise/weights/.
 """
@@ -38,7 +38,8 @@ from facedenoise.train import train  # noqa: E402
 TILE = 128
 SCALES = (1.0, 0.5, 0.25)
 TILES_PER_SCALE = 60
-FACE_COPIES = 3
+FACE_COPIES = 16  # with NATURAL_IN_STAGE_2 tiles, faces are about a quarter of stage 2
+NATURAL_IN_STAGE_2 = 1000
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "src" / "facedenoise" / "weights"
 
 
@@ -77,13 +78,15 @@ def prepare_natural(photos: Path, work: Path) -> Path:
 
 
 def face_extra(faces_data: Path, natural_data: Path, work: Path) -> Path:
-    """A folder with the natural training tiles and FACE_COPIES copies of each face."""
+    """A folder with some natural training tiles and FACE_COPIES copies of each face."""
     extra = work / "face_extra"
     if extra.exists():
         shutil.rmtree(extra)
     extra.mkdir(parents=True)
-    for tile in clean_files(natural_data, "train"):
-        os.link(tile, extra / f"natural_{tile.name}")
+    tiles = clean_files(natural_data, "train")
+    picks = np.linspace(0, len(tiles) - 1, min(len(tiles), NATURAL_IN_STAGE_2)).round()
+    for index in picks.astype(int):
+        os.link(tiles[index], extra / f"natural_{tiles[index].name}")
     for face in clean_files(faces_data, "train"):
         for copy in range(FACE_COPIES):
             shutil.copyfile(face, extra / f"face_{face.stem}_{copy}.png")
