@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 
 import typer
 from rich.console import Console
@@ -30,6 +31,24 @@ def user_errors():
 
 
 def quiet_tensorflow() -> None:
-    """Silence TensorFlow's start-up chatter before it is imported."""
+    """Import TensorFlow without its start-up chatter.
+
+    TensorFlow's C++ core logs (oneDNN notes, "could not find cuda drivers") before
+    TF_CPP_MIN_LOG_LEVEL takes effect, so file descriptor 2 points at /dev/null while it
+    loads and probes its devices. Python exceptions still propagate.
+    """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    if "tensorflow" in sys.modules:
+        return
+    saved_stderr = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()
+    finally:
+        os.dup2(saved_stderr, 2)
+        os.close(saved_stderr)
+        os.close(devnull)
