@@ -225,3 +225,15 @@ def test_cli_error_is_one_red_line(tiny_run, tmp_path):
     assert result.exit_code == 1
     assert "facedenoise prepare" in result.output
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 7])
+def test_samples_always_show_the_best_and_the_worst(count):
+    from facedenoise.evaluate import _example_indices
+
+    psnr = np.arange(count, dtype=float)[::-1]  # image 0 best, image count-1 worst
+    chosen = _example_indices(psnr)
+    assert chosen[0] == ("best", 0)
+    if count > 1:
+        assert chosen[-1] == ("worst", count - 1)
+    assert len({index for _, index in chosen}) == len(chosen) == min(count, 5)

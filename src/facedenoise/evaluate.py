@@ -312,6 +312,8 @@ def _score_pairs(
                MethodScores(MODEL, "Model", np.empty(count), np.empty(count))]
     methods += [MethodScores(b.name, b.label, np.empty(count), np.empty(count)) for b in baselines]
     seconds = {baseline.name: 0.0 for baseline in baselines}
+    for baseline in baselines:
+        baseline.load()  # library imports are not part of the timing
     with _progress(show_progress) as progress:
         tasks = {method.name: progress.add_task(method.label, total=count)
                  for method in methods[1:]}
@@ -339,18 +341,16 @@ def _score_pairs(
 
 
 def _example_indices(model_psnr: np.ndarray) -> list[tuple[str, int]]:
-    """(role, index) of the best, a few typical and the worst images by the model's PSNR."""
+    """(role, index) of the best, a few typical and the worst images by the model's PSNR.
+
+    With few images the roles overlap; best and worst keep their label, typical rows fill in.
+    """
     order = np.argsort(model_psnr, kind="stable")
-    chosen = [("best", int(order[-1]))]
-    for quantile in TYPICAL_QUANTILES:
-        chosen.append(("typical", int(order[round(quantile * (len(order) - 1))])))
-    chosen.append(("worst", int(order[0])))
-    unique, seen = [], set()
-    for role, index in chosen:
-        if index not in seen:
-            seen.add(index)
-            unique.append((role, index))
-    return unique
+    best, worst = int(order[-1]), int(order[0])
+    typical = [int(order[round(q * (len(order) - 1))]) for q in TYPICAL_QUANTILES]
+    typical = [index for index in dict.fromkeys(typical) if index not in (best, worst)]
+    chosen = [("best", best), *[("typical", index) for index in typical]]
+    return chosen + ([("worst", worst)] if worst != best else [])
 
 
 def _examples(
