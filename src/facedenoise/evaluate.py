@@ -313,7 +313,7 @@ def _score_pairs(
     methods += [MethodScores(b.name, b.label, np.empty(count), np.empty(count)) for b in baselines]
     seconds = {baseline.name: 0.0 for baseline in baselines}
     for baseline in baselines:
-        baseline.load()  # library imports are not part of the timing
+        baseline.warm_up()  # lazy library imports are not part of the timing
     with _progress(show_progress) as progress:
         tasks = {method.name: progress.add_task(method.label, total=count)
                  for method in methods[1:]}
