@@ -31,7 +31,10 @@ def noisy_pairs(sample_faces):
     return pairs
 
 
-@pytest.mark.parametrize("name", list(BASELINES))
+@pytest.mark.parametrize(
+    "name",
+    [pytest.param(name, marks=pytest.mark.slow) if name == "bm3d" else name for name in BASELINES],
+)
 def test_baseline_denoises_two_real_faces(name, noisy_pairs):
     baseline = BASELINES[name]
     for noisy, clean in noisy_pairs:
