@@ -71,13 +71,18 @@ def test_unknown_baseline_lists_the_valid_names():
         parse_baselines("nlm,median")
 
 
-def test_missing_bm3d_package_says_how_to_install(monkeypatch):
+@pytest.mark.parametrize(
+    "name, module, hint",
+    [("bm3d", "bm3d", r"pip install 'facedenoise\[bm3d\]'"),
+     ("wavelet", "pywt", "pip install PyWavelets")],
+)
+def test_missing_package_says_how_to_install(monkeypatch, name, module, hint):
     real_find_spec = importlib.util.find_spec
 
-    def find_spec(name, *args, **kwargs):
-        return None if name == "bm3d" else real_find_spec(name, *args, **kwargs)
+    def find_spec(wanted, *args, **kwargs):
+        return None if wanted == module else real_find_spec(wanted, *args, **kwargs)
 
     monkeypatch.setattr(baselines.importlib.util, "find_spec", find_spec)
-    with pytest.raises(FaceDenoiseError, match=r"pip install 'facedenoise\[bm3d\]'"):
-        parse_baselines("tv,bm3d")
+    with pytest.raises(FaceDenoiseError, match=hint):
+        parse_baselines(f"tv,{name}")
     assert [b.name for b in parse_baselines("tv")] == ["tv"]

@@ -136,7 +136,7 @@ def bm3d_rgb(
 class Baseline:
     """A classical denoiser: `run(noisy, noise_factor)` on float32 RGB in [0, 1].
 
-    `needs` names a module that must be importable (an optional extra) or is None.
+    `needs` names a module that must be importable, and `install` how to get it.
     """
 
     name: str
@@ -144,6 +144,7 @@ class Baseline:
     library: str
     function: Callable[[np.ndarray, float], np.ndarray]
     needs: str | None = None
+    install: str = ""
 
     def warm_up(self) -> None:
         """Run once on a small image: the libraries import lazily (scikit-image loads its
@@ -163,8 +164,11 @@ BASELINES: dict[str, Baseline] = {
         Baseline("gaussian", "Gaussian blur", "OpenCV", gaussian_blur),
         Baseline("nlm", "Non-local means", "scikit-image", non_local_means),
         Baseline("tv", "Total variation", "scikit-image", total_variation),
-        Baseline("wavelet", "Wavelet (BayesShrink)", "scikit-image", wavelet),
-        Baseline("bm3d", "BM3D", "bm3d", bm3d_rgb, needs="bm3d"),
+        # scikit-image's wavelet code needs PyWavelets, which scikit-image does not install.
+        Baseline("wavelet", "Wavelet (BayesShrink)", "scikit-image", wavelet,
+                 needs="pywt", install="pip install PyWavelets"),
+        Baseline("bm3d", "BM3D", "bm3d", bm3d_rgb,
+                 needs="bm3d", install="pip install 'facedenoise[bm3d]'"),
     )
 }
 
@@ -172,7 +176,7 @@ BASELINES: dict[str, Baseline] = {
 def parse_baselines(spec: str | None) -> list[Baseline]:
     """The baselines named by a comma-separated list ('nlm,tv'), 'all', or ''/None (none).
 
-    Raises FaceDenoiseError for unknown names, and for bm3d when its package is missing.
+    Raises FaceDenoiseError for unknown names, and when a needed package (bm3d, pywt) is missing.
     """
     names = [name.strip().lower() for name in (spec or "").split(",") if name.strip()]
     if "all" in names:
@@ -186,8 +190,7 @@ def parse_baselines(spec: str | None) -> list[Baseline]:
     for baseline in chosen:
         if baseline.needs and importlib.util.find_spec(baseline.needs) is None:
             raise FaceDenoiseError(
-                f"The '{baseline.name}' baseline needs the optional '{baseline.needs}' package: "
-                f"pip install 'facedenoise[{baseline.needs}]' (or leave {baseline.name} out of "
-                "--baselines)."
+                f"The '{baseline.name}' baseline needs the '{baseline.needs}' package: "
+                f"{baseline.install} (or leave {baseline.name} out of --baselines)."
             )
     return chosen
