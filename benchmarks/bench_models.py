@@ -67,7 +67,7 @@ def main() -> None:
     parser.add_argument("--archs", default="original,unet")
     args = parser.parse_args()
 
-    console = Console()
+    console = Console(width=150)
     peak, peak_how = theoretical_fp32_peak()
     matmul = measured_matmul_peak()
     xla = "on" if args.jit else "off"

@@ -73,7 +73,7 @@ def main() -> None:
         table.add_row(arch, *_cells(val["model"], test["model"]), str(epochs), f"{minutes:.1f}")
     if input_row:
         table.add_row(input_row[0], *_cells(input_row[1], input_row[2]), "", "")
-    Console().print(table)
+    Console(width=150).print(table)
 
 
 def _cells(val: dict, test: dict) -> list[str]:
