@@ -151,3 +151,21 @@ def test_mirrored_strategy_step_matches_single_device():
         [sys.executable, "-c", MIRRORED_CHECK], capture_output=True, text=True, timeout=300
     )
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+@pytest.mark.slow
+def test_init_starts_from_the_given_weights(prepared_sample, tiny_run, tmp_path):
+    import keras
+
+    from facedenoise.config import load_run_config
+
+    source_model = load_run_config(tiny_run / "config.json").model
+    frozen = TrainConfig(epochs=1, batch_size=4, steps_per_epoch=1, lr=0.0, schedule="constant",
+                         init_from=str(tiny_run))
+    run_dir = train(prepared_sample, tmp_path / "runs", source_model, frozen)
+    trained = keras.saving.load_model(run_dir / "last.keras", compile=False)
+    source = keras.saving.load_model(tiny_run / "best.keras", compile=False)
+    for after, before in zip(trained.get_weights(), source.get_weights(), strict=True):
+        np.testing.assert_array_equal(after, before)
+    with pytest.raises(FaceDenoiseError, match="different architecture"):
+        train(prepared_sample, tmp_path / "runs", TINY, frozen)

@@ -54,9 +54,15 @@ def model_file_of(path: Path) -> Path:
 def resolve_model(spec: str | None, runs_dir: Path, prefer: str = "packaged") -> Path:
     """Find the .keras file a user means.
 
-    spec: a run folder, a .keras file, 'latest' (newest run), or None for the default:
+    spec: a run folder, a .keras file, 'latest' (newest run), 'starter' (the packaged
+    weights), or None for the default:
     `prefer='packaged'` tries the starter weights first, `prefer='run'` the newest run first.
     """
+    if spec == "starter":
+        weights = packaged_weights()
+        if weights is None:
+            raise FaceDenoiseError("This build of facedenoise has no packaged starter weights.")
+        return weights
     if spec is not None and spec != "latest":
         return model_file_of(Path(spec))
     run = latest_run(runs_dir)

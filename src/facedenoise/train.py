@@ -147,9 +147,9 @@ def _compile(model: keras.Model, train_config: TrainConfig) -> None:
 
 def _copy_weights(source: Path, model: keras.Model) -> None:
     """Start `model` from the weights of a trained model of the same architecture."""
-    from facedenoise.runs import load_model
+    from facedenoise.runs import load_model, resolve_model
 
-    trained = load_model(source)
+    trained = load_model(resolve_model(str(source), Path("runs")))
     shapes = [tuple(weight.shape) for weight in model.weights]
     if trained.name != model.name or shapes != [tuple(w.shape) for w in trained.weights]:
         raise FaceDenoiseError(

@@ -52,7 +52,7 @@ def train(
     ] = None,
     init: Annotated[
         str | None,
-        typer.Option(help="Start from these weights (run folder or .keras): fine-tune.",
+        typer.Option(help="Start from these weights (run folder, .keras or 'starter'): fine-tune.",
                      show_default=False),
     ] = None,
     noise_factor: Annotated[
