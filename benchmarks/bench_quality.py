@@ -28,8 +28,9 @@ def train_for(arch: str, data_dir: Path, runs_dir: Path, minutes: float, seed: i
     from facedenoise.config import ModelConfig, TrainConfig
     from facedenoise.train import train
 
+    # 50 steps an epoch amortise validation and checkpoints on a small dataset like the sample.
     config = TrainConfig(epochs=10_000, patience=10_000, time_limit_minutes=minutes, seed=seed,
-                         **RECIPES[arch])
+                         steps_per_epoch=50, **RECIPES[arch])
     return train(data_dir, runs_dir, ModelConfig(arch=arch), config)
 
 

@@ -33,6 +33,7 @@ from facedenoise.config import ModelConfig, PrepareConfig, TrainConfig  # noqa: 
 from facedenoise.dataset import clean_files  # noqa: E402
 from facedenoise.imageio import list_images, quantize, read_image  # noqa: E402
 from facedenoise.prepare import prepare  # noqa: E402
+from facedenoise.runs import load_model  # noqa: E402
 from facedenoise.train import train  # noqa: E402
 
 TILE = 128
@@ -127,7 +128,8 @@ def main() -> None:
         print(f"stage 2 (faces): {run_dir}")
         if args.install:
             WEIGHTS_DIR.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(run_dir / "best.keras", WEIGHTS_DIR / "starter.keras")
+            # Without the optimizer state the file is a third of the size (package data).
+            load_model(run_dir / "best.keras").save(WEIGHTS_DIR / "starter.keras")
             shutil.copyfile(run_dir / "config.json", WEIGHTS_DIR / "config.json")
             print(f"installed into {WEIGHTS_DIR}")
 

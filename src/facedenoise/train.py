@@ -239,7 +239,7 @@ def train(
     ]
     if settings.schedule == "cosine":
         total_steps = settings.epochs * steps_per_epoch
-        warmup = min(500, total_steps // 20)
+        warmup = min(100, total_steps // 20)  # short: time-limited runs may take few steps
         callbacks.append(
             CosineSchedule(settings.lr, total_steps, warmup, checkpoint, time_limit)
         )
