@@ -205,3 +205,16 @@ def _read_deb(archive: Path, wanted: set[str]) -> dict[str, bytes]:
         raise RegistryError(f"{archive.name}: dpkg-deb failed: {result.stderr.decode().strip()}")
     with tarfile.open(fileobj=io.BytesIO(result.stdout), mode="r|") as tar:
         return _read_tar_stream(tar, wanted)
+
+
+# Pins that both scripts read photos from.
+SKIMAGE = pypi(
+    "scikit-image",
+    "0.26.0",
+    "scikit_image-0.26.0-cp311-cp311-manylinux_2_24_x86_64.manylinux_2_28_x86_64.whl",
+)
+MATPLOTLIB = pypi(
+    "matplotlib",
+    "3.11.2",
+    "matplotlib-3.11.2-cp311-cp311-manylinux2014_x86_64.manylinux_2_17_x86_64.whl",
+)

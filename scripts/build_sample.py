@@ -27,6 +27,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 from _registry import (
+    MATPLOTLIB,
+    SKIMAGE,
     Package,
     RegistryError,
     add_cache_argument,
@@ -47,16 +49,6 @@ MIN_FACE_SIDE = 64  # smaller faces would be upscaled into blur
 CROP_SCALE = 2.0
 CENTER_Y_FRACTION = 0.46
 
-SKIMAGE = pypi(
-    "scikit-image",
-    "0.26.0",
-    "scikit_image-0.26.0-cp311-cp311-manylinux_2_24_x86_64.manylinux_2_28_x86_64.whl",
-)
-MATPLOTLIB = pypi(
-    "matplotlib",
-    "3.11.2",
-    "matplotlib-3.11.2-cp311-cp311-manylinux2014_x86_64.manylinux_2_17_x86_64.whl",
-)
 PLENOPTIC = pypi("plenoptic", "2.1.1", "plenoptic-2.1.1-py3-none-any.whl")
 FACE_RECOGNITION = pypi("face_recognition", "1.3.0", "face_recognition-1.3.0.tar.gz")
 MAHOTAS = pypi(

