@@ -15,6 +15,15 @@ from facedenoise.errors import FaceDenoiseError
 
 NOISE_FACTOR = 0.3  # the mission's noise: noisy = clip(clean + 0.3 * N(0, 1), 0, 1)
 IMAGE_SIZE = 128
+DATA_DIR = "data"  # where `prepare` writes and the other commands read a prepared dataset
+RUNS_DIR = "runs"  # the folder that holds run folders, for every command
+# Largest image any command decodes (width x height), checked from the header before decoding:
+# 100 megapixels is above any camera photo people denoise, and bounds one decode's memory.
+MAX_PIXELS = 100_000_000
+# Noise levels are the std of the Gaussian noise before clipping, in [0, 1] units (0.3 is
+# the mission's 76.5/255). Inputs and options accept levels in this closed range.
+NOISE_LEVEL_RANGE = (0.0, 1.0)
+AUTO = "auto"  # --noise-level auto: estimate each image's level
 
 
 @dataclass(frozen=True)
@@ -28,6 +37,7 @@ class PrepareConfig:
     noise_factor: float = NOISE_FACTOR
     seed: int = 42
     allow_upscale: bool = False
+    max_pixels: int = MAX_PIXELS
 
 
 @dataclass(frozen=True)
@@ -37,7 +47,7 @@ class ModelConfig:
     arch: str = "unet"
     width: int = 32  # channels at the first level; doubles at each level below
     depth: int = 4  # number of resolution levels (3 downsamplings)
-    blocks: int = 2  # 3x3 convolutions per level
+    convs_per_level: int = 2  # 3x3 convolutions per level (called `blocks` before 0.2)
 
 
 @dataclass(frozen=True)
@@ -55,6 +65,10 @@ class TrainConfig:
     extra_train: str | None = None  # a folder of more clean training images (any size)
     init_from: str | None = None  # start from these weights (.keras or run folder): fine-tuning
     noise_factor: float | None = None
+    # Train on every level at once: (low, high) draws a level per image and batch, with a
+    # share `clean_fraction` of level-0 images so that clean photos are left alone.
+    noise_range: tuple[float, float] | None = None
+    clean_fraction: float = 0.05
     flip: bool = True
     rotate: bool = False  # random 90-degree rotations (faces are upright, so off by default)
     color_jitter: bool = False  # small brightness/contrast changes
@@ -69,11 +83,26 @@ class TrainConfig:
 class DenoiseConfig:
     """How inference runs over photos of any size."""
 
-    tile: int = 512  # images larger than this go through overlapping tiles
-    tile_overlap: int = 32
+    tile: int = 512  # pixels; images larger than this go through overlapping tiles
+    tile_overlap: int = 32  # pixels
     batch_size: int = 8
     suffix: str = ".denoised"
     jpeg_quality: int = 95
+    noise_level: float | str = AUTO  # a level in NOISE_LEVEL_RANGE, or AUTO (estimated)
+    max_pixels: int = MAX_PIXELS
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    """How `facedenoise evaluate` scores a model."""
+
+    split: str = "test"
+    batch_size: int = DenoiseConfig.batch_size  # images per model call, as in `denoise`
+    limit: int | None = None
+    baselines: str = ""
+    # `--noise-levels`: an optional sweep; each level gets its own seeded noise per image.
+    noise_levels: tuple[float, ...] = ()
+    sweep_seed: int = 2026
 
 
 @dataclass(frozen=True)
@@ -93,8 +122,13 @@ def to_dict(config) -> dict:
     return dataclasses.asdict(config)
 
 
+# Fields renamed since a release: old config.json files still load.
+_RENAMED = {"blocks": "convs_per_level"}
+
+
 def _from_dict(cls, values: dict):
     known = {f.name for f in dataclasses.fields(cls)}
+    values = {_RENAMED.get(key, key): value for key, value in values.items()}
     return cls(**{key: value for key, value in values.items() if key in known})
 
 

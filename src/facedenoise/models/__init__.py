@@ -29,8 +29,8 @@ def build_model(config: ModelConfig) -> keras.Model:
         raise FaceDenoiseError(
             f"Unknown architecture '{config.arch}'; choose one of: {valid}."
         ) from None
-    if config.width < 1 or config.depth < 1 or config.blocks < 1:
-        raise FaceDenoiseError("Model width, depth and blocks must be at least 1.")
+    if config.width < 1 or config.depth < 1 or config.convs_per_level < 1:
+        raise FaceDenoiseError("Model width, depth and convs_per_level must be at least 1.")
     return builder(config)
 
 

@@ -51,14 +51,14 @@ def build_unet(config: ModelConfig) -> keras.Model:
     x = SpaceToDepth(FOLD, name="fold")(padded)
     skips = []
     for level, filters in enumerate(channels[:-1]):
-        x = _conv_block(x, filters, config.blocks, f"enc{level}")
+        x = _conv_block(x, filters, config.convs_per_level, f"enc{level}")
         skips.append(x)
         x = layers.MaxPooling2D(2, name=f"enc{level}_pool")(x)
-    x = _conv_block(x, channels[-1], config.blocks, "bottleneck")
+    x = _conv_block(x, channels[-1], config.convs_per_level, "bottleneck")
     for level in reversed(range(config.depth - 1)):
         x = layers.Conv2DTranspose(channels[level], 2, strides=2, name=f"dec{level}_up")(x)
         x = layers.Concatenate(name=f"dec{level}_concat")([x, skips[level]])
-        x = _conv_block(x, channels[level], config.blocks, f"dec{level}")
+        x = _conv_block(x, channels[level], config.convs_per_level, f"dec{level}")
     x = _conv_block(x, HEAD_CHANNELS * FOLD * FOLD, 1, "head_fold")
     x = DepthToSpace(FOLD, name="unfold")(x)
     x = layers.Concatenate(name="head_concat")([x, padded])
