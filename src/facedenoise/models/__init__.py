@@ -34,6 +34,11 @@ def build_model(config: ModelConfig) -> keras.Model:
     return builder(config)
 
 
+def takes_noise_level(model: keras.Model) -> bool:
+    """True for a noise-conditional model: inputs `noisy` (N, H, W, 3) and `noise_level` (N, 1)."""
+    return len(model.inputs) == 2
+
+
 def count_macs(model: keras.Model, size: int) -> int:
     """Multiply-accumulates of the model's convolutions for one size x size RGB image."""
     config = model.get_config()
