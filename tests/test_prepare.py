@@ -26,7 +26,9 @@ from facedenoise.config import PrepareConfig
 from facedenoise.dataset import clean_files, split_pairs
 from facedenoise.errors import FaceDenoiseError
 from facedenoise.noise import noisy_uint8
-from facedenoise.prepare import JOURNAL_NAME, _exclusive, _Journal, prepare, split_of
+from facedenoise.prepare import JOURNAL_NAME, prepare, split_of
+from facedenoise.prepare.journal import Journal
+from facedenoise.prepare.run import exclusive
 
 ALL = PrepareConfig(count=None)
 UNUSABLE = {"00000/corrupt.png", "01000/empty.png", "01000/notes.jpg", "02000/small.png"}
@@ -196,7 +198,7 @@ def test_fewer_images_than_count_uses_all_and_says_so(tree, tmp_path, sample_fac
         tree[0], tmp_path / "a", PrepareConfig(count=10_000), workers=1, show_progress=False
     )
     assert len(manifest.images) == len(sample_faces) + len(tree[1])
-    assert "only" in manifest.shortfall and "10,000" in manifest.summary_line()
+    assert "only" in manifest.shortfall and "10,000" in manifest.shortfall
 
 
 def test_same_seed_gives_a_byte_identical_manifest_whatever_the_workers(tree, tmp_path):
@@ -302,7 +304,7 @@ def test_rerun_verifies_and_repairs(tree, tmp_path):
 def test_interrupted_run_resumes(tree, tmp_path, monkeypatch):
     reference = prepare(tree[0], tmp_path / "reference", ALL, workers=1, show_progress=False)
     out = tmp_path / "data"
-    original_append = _Journal.append
+    original_append = Journal.append
     calls = []
 
     def interrupt_after_four(journal, record):
@@ -311,7 +313,7 @@ def test_interrupted_run_resumes(tree, tmp_path, monkeypatch):
             raise KeyboardInterrupt
         original_append(journal, record)
 
-    monkeypatch.setattr(_Journal, "append", interrupt_after_four)
+    monkeypatch.setattr(Journal, "append", interrupt_after_four)
     with pytest.raises(KeyboardInterrupt):
         prepare(tree[0], out, ALL, workers=1, show_progress=False)
     monkeypatch.undo()
@@ -353,7 +355,7 @@ def test_interrupted_run_with_other_settings_is_refused(tree, tmp_path, monkeypa
     def interrupt(journal, record):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(_Journal, "append", interrupt)
+    monkeypatch.setattr(Journal, "append", interrupt)
     with pytest.raises(KeyboardInterrupt):
         prepare(tree[0], out, PrepareConfig(count=None, seed=1), workers=1, show_progress=False)
     monkeypatch.undo()
@@ -364,7 +366,7 @@ def test_interrupted_run_with_other_settings_is_refused(tree, tmp_path, monkeypa
 def test_two_runs_into_one_folder_are_refused(tree, tmp_path):
     out = tmp_path / "data"
     out.mkdir()
-    with _exclusive(out), pytest.raises(FaceDenoiseError, match="Another"):
+    with exclusive(out), pytest.raises(FaceDenoiseError, match="Another"):
         prepare(tree[0], out, ALL, workers=1, show_progress=False)
 
 
@@ -400,12 +402,35 @@ def test_bad_sources(tmp_path, source, message):
         prepare(tmp_path / source, tmp_path / "data", ALL, workers=1, show_progress=False)
 
 
-def test_output_inside_the_source_is_not_fed_back(tree, tmp_path):
-    source = tmp_path / "faces"
-    shutil.copytree(tree[0], source)
-    first = prepare(source, source / "data", ALL, workers=1, show_progress=False)
-    again = prepare(source, source / "data", ALL, workers=1, show_progress=False)
-    assert again.data["candidates"] == first.data["candidates"]
+@pytest.mark.parametrize(
+    "out, source, message",
+    [
+        ("faces", "faces", "inside --source"),  # a rerun would read its own output
+        ("faces/data", "faces", "inside --source"),
+        ("data", "data/clean/train", "inside --out"),  # --force could delete the source
+    ],
+)
+def test_overlapping_source_and_out_are_refused(tree, tmp_path, out, source, message):
+    shutil.copytree(tree[0], tmp_path / source)
+    before = sorted(path for path in tmp_path.rglob("*"))
+    with pytest.raises(FaceDenoiseError, match=message):
+        prepare(tmp_path / source, tmp_path / out, ALL, workers=1, show_progress=False)
+    assert sorted(path for path in tmp_path.rglob("*")) == before  # nothing written
+
+
+def test_archive_may_sit_in_out_but_not_among_its_outputs(sample_faces, tmp_path):
+    archive = tmp_path / "data" / "faces.zip"
+    archive.parent.mkdir()
+    with zipfile.ZipFile(archive, "w") as handle:
+        for path in sample_faces[:3]:
+            handle.write(path, path.name)
+    manifest = prepare(archive, tmp_path / "data", ALL, workers=1, show_progress=False)
+    assert len(manifest.images) == 3 and archive.exists()
+    hidden = tmp_path / "other" / "clean" / "faces.zip"
+    hidden.parent.mkdir(parents=True)
+    shutil.copyfile(archive, hidden)
+    with pytest.raises(FaceDenoiseError, match="inside --out"):
+        prepare(hidden, tmp_path / "other", ALL, workers=1, show_progress=False)
 
 
 def test_cli_prepares_the_bundled_sample(tmp_path, sample_faces):

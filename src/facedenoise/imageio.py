@@ -2,21 +2,36 @@
 
 This is the only module that converts between stored pixels (8/16-bit, grey, grey+alpha,
 RGBA, BGR order in OpenCV) and the float [0, 1] RGB arrays used everywhere else, for files
-(`read_image`, `write_image`) and for in-memory arrays (`image_from_array`, `array_from_image`).
+(`read_image`, `write_image`) and for in-memory arrays (`image_from_array`, `array_from_image`),
+and the only one that reads image headers (`read_header`).
+
+Files are untrusted input. Every reader here refuses what is not a regular file (a pipe or a
+device is never opened for reading), reads at most `max_bytes` (config.MAX_FILE_BYTES), checks
+the declared width x height against `max_pixels` (config.MAX_PIXELS) before decoding, and turns
+anything a decoder raises into an `ImageError` naming the file, with a `kind` a caller can
+group by. What native decoders print (libpng, libjpeg) is kept off the terminal.
 """
 
 from __future__ import annotations
 
-import contextlib
 import glob
 import io
 import itertools
+import os
+import re
+import stat
+import struct
+import tempfile
+import threading
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import cv2
 import numpy as np
 
+from facedenoise.config import MAX_FILE_BYTES, MAX_PIXELS
 from facedenoise.errors import FaceDenoiseError
 from facedenoise.fileio import atomic_path
 
@@ -28,6 +43,25 @@ _TIFF_MAGIC = (b"II*\x00", b"MM\x00*")
 _EXIF_MARKERS = (b"Exif", b"eXIf", b"EXIF", b"Raw profile type exif")
 # Float samples may overshoot [0, 1] by rounding; anything further is a scaling mistake.
 _FLOAT_TOLERANCE = 1e-3
+_READ_CHUNK = 1 << 20  # bytes per read() of a file or archive member
+
+# Why a file is not used (ImageError.kind); prepare records these in its manifest.
+UNREADABLE = "unreadable"
+EMPTY = "empty"
+TOO_LARGE = "too_large"
+NOT_A_REGULAR_FILE = "not_a_regular_file"
+
+
+class ImageError(FaceDenoiseError):
+    """A file or buffer that cannot be used as an image; the message names it and says why.
+
+    kind: UNREADABLE (corrupt, unsupported, an I/O error), EMPTY, TOO_LARGE (over max_pixels
+    or max_bytes) or NOT_A_REGULAR_FILE (a folder, pipe, device or socket).
+    """
+
+    def __init__(self, message: str, kind: str = UNREADABLE):
+        super().__init__(message)
+        self.kind = kind
 
 
 @dataclass
@@ -46,6 +80,32 @@ class LoadedImage:
     dtype: str
 
 
+@dataclass(frozen=True)
+class ImageHeader:
+    """What an image file declares before any pixel is decoded.
+
+    width, height: as stored (before the EXIF orientation is applied).
+    orientation: the EXIF orientation, 1-8 (1 when absent or unreadable).
+    mode: PIL's mode name ("RGB", "LA", "CMYK", "I;16", ...).
+    """
+
+    width: int
+    height: int
+    orientation: int
+    mode: str
+
+    @property
+    def pixels(self) -> int:
+        return self.width * self.height
+
+    @property
+    def upright_size(self) -> tuple[int, int]:
+        """(height, width) as displayed, after the orientation turns it (5-8: by 90 degrees)."""
+        if self.orientation in (5, 6, 7, 8):
+            return self.width, self.height
+        return self.height, self.width
+
+
 def _scale_of(array: np.ndarray) -> float:
     if array.dtype == np.uint8:
         return 255.0
@@ -54,21 +114,277 @@ def _scale_of(array: np.ndarray) -> float:
     return 1.0
 
 
-def _header(data: bytes) -> tuple[int, str]:
-    """The EXIF orientation (1-8, 1 when absent) and PIL's mode name of encoded `data`."""
-    from PIL import Image, UnidentifiedImageError
+def to_float(stored: np.ndarray) -> np.ndarray:
+    """Stored samples (uint8, uint16 or float) as a new float32 array of the same shape:
+    integers scaled to [0, 1] (x / 255 or x / 65535), floats copied as they are."""
+    values = stored.astype(np.float32)
+    if stored.dtype in (np.uint8, np.uint16):
+        values *= np.float32(1.0 / _scale_of(stored))
+    return values
 
+
+# --- Keeping native decoders quiet --------------------------------------------------------------
+
+# libpng and libjpeg print their complaints about a corrupt file straight to file descriptor 2,
+# past Python. While any decode runs, fd 2 points at a scratch file; what others wrote there
+# meanwhile (a progress bar, a log line from another thread) is copied back, decoder noise is not.
+_DECODER_NOISE = re.compile(
+    rb"(libpng (error|warning)|Corrupt JPEG data|Premature end of JPEG|Invalid SOS|"
+    rb"Inconsistent progression|Unsupported marker|Warning: unknown JFIF|Invalid JPEG)"
+)
+
+
+class _QuietStderr:
+    """Reference-counted redirection of fd 2, safe to enter from several threads at once."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._depth = 0
+        self._saved: int | None = None  # the real fd 2 while redirected
+        self._scratch: BinaryIO | None = None  # kept for the process: cheap to reuse
+        self._replayed = 0  # bytes of the scratch file already copied back
+        self._opencv_level = None
+
+    def __enter__(self):
+        with self._lock:
+            if self._depth == 0:
+                self._redirect()
+            self._depth += 1
+
+    def __exit__(self, *exc) -> None:
+        with self._lock:
+            self._depth -= 1
+            if self._depth == 0:
+                self._restore()
+            elif self._saved is not None:
+                self._replay()
+
+    def _redirect(self) -> None:
+        # OpenCV's own "[ERROR] ..." log lines for corrupt files: our exception says it better.
+        self._opencv_level = cv2.utils.logging.getLogLevel()
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+        if not hasattr(os, "pread"):  # Windows: leave fd 2 alone
+            return
+        try:
+            if self._scratch is None:
+                self._scratch = tempfile.TemporaryFile()
+            self._saved = os.dup(2)
+            os.dup2(self._scratch.fileno(), 2)
+        except OSError:  # no fd 2 at all (a daemon): nothing to protect
+            self._saved = None
+
+    def _replay(self) -> None:
+        """Copy what others wrote to fd 2 meanwhile to the real fd 2, without decoder noise."""
+        scratch = self._scratch.fileno()
+        written = os.pread(scratch, os.fstat(scratch).st_size - self._replayed, self._replayed)
+        self._replayed += len(written)
+        kept = b"".join(
+            line for line in written.splitlines(keepends=True) if not _DECODER_NOISE.match(line)
+        )
+        while kept:
+            kept = kept[os.write(self._saved, kept) :]
+
+    def _restore(self) -> None:
+        cv2.utils.logging.setLogLevel(self._opencv_level)
+        if self._saved is None:
+            return
+        os.dup2(self._saved, 2)  # from here on, nothing more lands in the scratch file
+        self._replay()
+        os.close(self._saved)
+        self._saved = None
+        os.ftruncate(self._scratch.fileno(), 0)
+        os.lseek(self._scratch.fileno(), 0, os.SEEK_SET)
+        self._replayed = 0
+
+
+_quiet_decoders = _QuietStderr()
+
+
+def _pil():
+    """PIL.Image, with the warnings it raises about hostile files silenced (sizes are checked
+    here against max_pixels, and a file's problems are reported as ImageError)."""
+    from PIL import Image
+
+    warnings.filterwarnings("ignore", module=r"PIL(\.|$)")
+    return Image
+
+
+# --- Reading bytes ------------------------------------------------------------------------------
+
+
+def read_limited(stream: BinaryIO, name: str, max_bytes: int = MAX_FILE_BYTES) -> bytes:
+    """Everything `stream` holds, read in 1 MiB chunks; raises ImageError (TOO_LARGE) as soon as
+    it passes `max_bytes`, so that an archive bomb is never held whole."""
+    chunks, total = [], 0
+    while chunk := stream.read(_READ_CHUNK):
+        total += len(chunk)
+        if total > max_bytes:
+            raise _too_many_bytes(name, max_bytes)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_many_bytes(name: str, max_bytes: int, size: int | None = None) -> ImageError:
+    size_text = f" ({size:,} bytes)" if size is not None else ""
+    return ImageError(
+        f"{name} is larger{size_text} than the {max_bytes:,}-byte limit for one image.", TOO_LARGE
+    )
+
+
+def check_byte_size(size: int, name: str, max_bytes: int = MAX_FILE_BYTES) -> None:
+    """Raise ImageError (TOO_LARGE) when a file or archive member declares over `max_bytes`."""
+    if size > max_bytes:
+        raise _too_many_bytes(name, max_bytes, size)
+
+
+def check_regular_file(
+    path: Path, max_bytes: int | None = MAX_FILE_BYTES, name: str | None = None
+) -> os.stat_result:
+    """Raise ImageError unless `path` (after symlinks) is a regular file of at most `max_bytes`
+    (None: any size). Nothing is opened: a FIFO would block, a device could stream forever.
+    name: how messages call the file (default: the path)."""
+    name = name or str(path)
     try:
-        with Image.open(io.BytesIO(data)) as image:
-            return int(image.getexif().get(_EXIF_ORIENTATION_TAG, 1)), image.mode
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
-        return 1, ""
+        info = os.stat(path)
+    except OSError as error:
+        raise ImageError(f"Cannot read {name}: {error.strerror or error}.") from error
+    if not stat.S_ISREG(info.st_mode):
+        raise ImageError(
+            f"{name} is not a regular file (a folder, pipe, device or socket); only image "
+            "files are read.",
+            NOT_A_REGULAR_FILE,
+        )
+    if max_bytes is not None:
+        check_byte_size(info.st_size, name or str(path), max_bytes)
+    return info
+
+
+def read_file_bytes(path: Path, max_bytes: int = MAX_FILE_BYTES, name: str | None = None) -> bytes:
+    """The bytes of an image file, refusing (ImageError) anything but a regular file of at most
+    `max_bytes`; opened non-blocking, so that a file swapped for a pipe cannot hang the read.
+    name: how messages call the file (default: the path)."""
+    name = name or str(path)
+    check_regular_file(path, max_bytes, name)
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        with os.fdopen(os.open(path, flags), "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                raise ImageError(f"{name} is not a regular file.", NOT_A_REGULAR_FILE)
+            return read_limited(handle, name, max_bytes)
+    except OSError as error:
+        raise ImageError(f"Cannot read {name}: {error.strerror or error}.") from error
+
+
+# --- Headers ------------------------------------------------------------------------------------
 
 
 def _may_hold_exif(data: bytes) -> bool:
     """False when `data` surely has no EXIF block (JPEG APP1, PNG eXIf or raw-profile text,
     WebP EXIF chunk); a cheap byte search before asking PIL for the orientation."""
     return any(marker in data for marker in _EXIF_MARKERS)
+
+
+def read_header(
+    source: bytes | Path, name: str | None = None, *, max_pixels: int = MAX_PIXELS
+) -> ImageHeader:
+    """Read an image's size, mode and EXIF orientation without decoding its pixels.
+
+    source: encoded bytes, or a path (only the header is read; it must be a regular file).
+    max_pixels: larger images (width x height as declared) raise ImageError (TOO_LARGE)
+        before anything else is read.
+    Raises ImageError (UNREADABLE) for data no decoder recognises. A malformed EXIF block
+    only loses the orientation (1): the pixels are still readable.
+    """
+    Image = _pil()
+    if isinstance(source, bytes | bytearray | memoryview):
+        name, opened, exif_possible = name or "image", io.BytesIO(source), _may_hold_exif(source)
+    else:
+        check_regular_file(Path(source))
+        name, opened, exif_possible = name or str(source), source, True
+    try:
+        with Image.open(opened) as image:
+            width, height = image.size
+            mode = image.mode
+            if width * height > max_pixels:
+                raise _too_many_pixels(name, width, height, max_pixels)
+            orientation = _orientation(image) if exif_possible else 1
+    except Image.DecompressionBombError as error:  # Pillow's own ceiling, above ours by default
+        declared = re.search(r"\((\d+) pixels\)", str(error))
+        size = f" ({int(declared.group(1)):,} pixels)" if declared else ""
+        raise ImageError(
+            f"{name} is larger{size} than the {max_pixels:,}-pixel limit (--max-pixels).",
+            TOO_LARGE,
+        ) from None
+    except ImageError:
+        raise
+    except Exception:  # noqa: BLE001 (a parser on hostile bytes can raise anything)
+        return _tiff_header(source, name, max_pixels)
+    return ImageHeader(width, height, orientation, mode)
+
+
+def _tiff_header(source, name: str, max_pixels: int) -> ImageHeader:
+    """The size of a TIFF that Pillow cannot open (float samples, say), read from its first
+    directory; OpenCV decodes those and applies their orientation itself."""
+    if not isinstance(source, bytes | bytearray | memoryview):
+        with open(source, "rb") as handle:
+            source = handle.read(1 << 16)  # where writers put the first directory
+    try:
+        width, height = _tiff_size(bytes(source))
+    except (struct.error, ValueError, KeyError):
+        raise _unreadable(name) from None
+    if width * height > max_pixels:
+        raise _too_many_pixels(name, width, height, max_pixels)
+    return ImageHeader(width, height, 1, "")
+
+
+def _tiff_size(data: bytes) -> tuple[int, int]:
+    """(width, height) from the first directory of a classic TIFF or a BigTIFF."""
+    if data[:2] not in (b"II", b"MM"):
+        raise ValueError("not a TIFF")
+    order = "<" if data[:2] == b"II" else ">"
+    (version,) = struct.unpack_from(order + "H", data, 2)
+    if version == 42:  # offsets and counts of 4 bytes, 12-byte entries
+        offset_format, count_format, entry_size = "I", "H", 12
+        (directory,) = struct.unpack_from(order + "I", data, 4)
+    elif version == 43:  # BigTIFF: 8-byte offsets, 20-byte entries
+        offset_format, count_format, entry_size = "Q", "Q", 20
+        (directory,) = struct.unpack_from(order + "Q", data, 8)
+    else:
+        raise ValueError("not a TIFF")
+    (entries,) = struct.unpack_from(order + count_format, data, directory)
+    first = directory + struct.calcsize(count_format)
+    value_formats = {3: "H", 4: "I", 16: "Q"}  # SHORT, LONG, LONG8
+    sizes = {}
+    for index in range(min(entries, 4096)):
+        start = first + index * entry_size
+        tag, kind = struct.unpack_from(order + "HH", data, start)
+        value_at = start + 4 + struct.calcsize(offset_format)
+        if tag in (256, 257) and kind in value_formats:  # ImageWidth, ImageLength
+            (sizes[tag],) = struct.unpack_from(order + value_formats[kind], data, value_at)
+    return sizes[256], sizes[257]
+
+
+def _orientation(image) -> int:
+    try:
+        orientation = int(image.getexif().get(_EXIF_ORIENTATION_TAG, 1))
+    except Exception:  # noqa: BLE001 (malformed EXIF: shown as stored, like most viewers do)
+        return 1
+    return orientation if 1 <= orientation <= 8 else 1
+
+
+def _too_many_pixels(name: str, width: int, height: int, max_pixels: int) -> ImageError:
+    return ImageError(
+        f"{name} is {width}x{height} ({width * height:,} pixels), above the {max_pixels:,}-pixel "
+        "limit (--max-pixels).",
+        TOO_LARGE,
+    )
+
+
+def _unreadable(name: str) -> ImageError:
+    return ImageError(f"{name} is not a readable image (corrupt or unsupported format).")
+
+
+# --- Decoding -----------------------------------------------------------------------------------
 
 
 def apply_orientation(array: np.ndarray, orientation: int) -> np.ndarray:
@@ -86,54 +402,49 @@ def apply_orientation(array: np.ndarray, orientation: int) -> np.ndarray:
     return np.ascontiguousarray(transform(array)) if transform else array
 
 
-@contextlib.contextmanager
-def _quiet_opencv():
-    # OpenCV logs its own "[ERROR] ..." lines for corrupt files; our exception says it better.
-    level = cv2.utils.logging.getLogLevel()
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+def _opencv_decode(data: bytes, name: str, flags: int) -> np.ndarray:
     try:
-        yield
-    finally:
-        cv2.utils.logging.setLogLevel(level)
+        with _quiet_decoders:
+            stored = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+    except Exception:  # noqa: BLE001 (cv2.error, MemoryError: one unusable file)
+        raise _unreadable(name) from None
+    if stored is None or stored.size == 0:
+        raise _unreadable(name)
+    return stored
 
 
-def decode_stored(data: bytes, name: str = "image") -> np.ndarray:
+def decode_stored(data: bytes, name: str = "image", *, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """Decode encoded bytes to the stored array, upright, in RGB order.
 
     Returns HxW (grey), HxWx2 (grey + alpha), HxWx3 (RGB) or HxWx4 (RGBA), of dtype uint8,
-    uint16 or float32. Raises FaceDenoiseError for empty, truncated or unsupported data.
+    uint16 or float32. The declared size is checked against `max_pixels` before decoding.
+    Raises ImageError (a FaceDenoiseError; see its `kind`) for empty, truncated, unsupported
+    or oversized data, whatever the decoder raised.
     """
     if not data:
-        raise FaceDenoiseError(f"{name} is empty (0 bytes).")
-    try:
-        with _quiet_opencv():
-            stored = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-    except cv2.error:
-        stored = None
-    if stored is None or stored.size == 0:
-        raise FaceDenoiseError(f"{name} is not a readable image (corrupt or unsupported format).")
+        raise ImageError(f"{name} is empty (0 bytes).", EMPTY)
+    header = read_header(data, name, max_pixels=max_pixels)
+    stored = _opencv_decode(data, name, cv2.IMREAD_UNCHANGED)
+    if stored.shape[0] * stored.shape[1] > max_pixels:  # the decoder disagreed with the header
+        raise _too_many_pixels(name, stored.shape[1], stored.shape[0], max_pixels)
     if stored.dtype not in (np.uint8, np.uint16, np.float32):
-        raise FaceDenoiseError(f"{name} has unsupported sample type {stored.dtype}.")
-    # Parsing the header costs more than decoding a small PNG: only do it when it can matter.
-    four_channels = stored.ndim == 3 and stored.shape[2] == 4
-    orientation, mode = _header(data) if four_channels or _may_hold_exif(data) else (1, "")
-    if mode == "CMYK" and stored.ndim == 3 and stored.shape[2] == 4:
+        raise ImageError(f"{name} has unsupported sample type {stored.dtype}.")
+    if header.mode == "CMYK" and stored.ndim == 3 and stored.shape[2] == 4:
         # Unchanged CMYK (print TIFFs) would pass for RGBA; let OpenCV convert it to colour.
-        with _quiet_opencv():
-            flags = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION  # applied below
-            stored = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+        stored = _opencv_decode(data, name, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
     if stored.ndim == 3 and stored.shape[2] == 1:
         stored = stored[:, :, 0]
     if stored.ndim == 3 and stored.shape[2] == 3:
         stored = cv2.cvtColor(stored, cv2.COLOR_BGR2RGB)
     elif stored.ndim == 3 and stored.shape[2] == 4:
         # OpenCV expands grey + alpha to BGRA; keep it grey so it is written back as grey.
-        stored = stored[:, :, [0, 3]] if mode == "LA" else cv2.cvtColor(stored, cv2.COLOR_BGRA2RGBA)
+        rgba = cv2.COLOR_BGRA2RGBA
+        stored = stored[:, :, [0, 3]] if header.mode == "LA" else cv2.cvtColor(stored, rgba)
     elif stored.ndim != 2:
-        raise FaceDenoiseError(f"{name} has {stored.shape[2]} channels; expected 1, 3 or 4.")
+        raise ImageError(f"{name} has {stored.shape[2]} channels; expected 1, 3 or 4.")
     if data[:4] in _TIFF_MAGIC:
         return np.ascontiguousarray(stored)  # OpenCV already applies a TIFF's orientation tag
-    return apply_orientation(stored, orientation)
+    return apply_orientation(stored, header.orientation)
 
 
 def image_from_array(stored: np.ndarray, name: str = "array", check_range: bool = False):
@@ -160,9 +471,8 @@ def image_from_array(stored: np.ndarray, name: str = "array", check_range: bool 
         alpha, stored = stored[:, :, -1].copy(), stored[:, :, :-1]
     grey = channels in (1, 2)
     colour = stored if stored.ndim == 2 else stored[:, :, 0] if grey else stored
-    pixels = colour.astype(np.float32)  # always a copy: the caller's array is never changed
+    pixels = to_float(colour)  # always a copy: the caller's array is never changed
     if colour.dtype in (np.uint8, np.uint16):
-        pixels *= np.float32(1.0 / _scale_of(colour))
         dtype = str(colour.dtype)
     else:
         _check_float_range(pixels, name, check_range)
@@ -202,24 +512,26 @@ def array_from_image(
     return np.dstack([stored, _match_depth(alpha, stored.dtype)])
 
 
-def read_stored(path: Path) -> np.ndarray:
-    """Read an image file as its stored array (see `decode_stored`)."""
+def read_stored(
+    path: Path, *, max_pixels: int = MAX_PIXELS, max_bytes: int = MAX_FILE_BYTES
+) -> np.ndarray:
+    """Read an image file as its stored array (see `decode_stored`).
+
+    Raises ImageError for anything but a regular file of at most `max_bytes` that decodes to
+    at most `max_pixels` pixels (missing, a pipe or device, corrupt, oversized).
+    """
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as error:
-        raise FaceDenoiseError(f"Cannot read {path}: {error.strerror or error}.") from error
-    return decode_stored(data, str(path))
+    return decode_stored(read_file_bytes(path, max_bytes), str(path), max_pixels=max_pixels)
 
 
-def decode_image(data: bytes, name: str = "image") -> LoadedImage:
+def decode_image(data: bytes, name: str = "image", *, max_pixels: int = MAX_PIXELS) -> LoadedImage:
     """Decode encoded bytes into a LoadedImage (see its docstring for value ranges)."""
-    return image_from_array(decode_stored(data, name), name)
+    return image_from_array(decode_stored(data, name, max_pixels=max_pixels), name)
 
 
-def read_image(path: Path) -> LoadedImage:
-    """Read an image file; raises FaceDenoiseError when it is missing or unreadable."""
-    return image_from_array(read_stored(path), str(path))
+def read_image(path: Path, *, max_pixels: int = MAX_PIXELS) -> LoadedImage:
+    """Read an image file (float32 RGB [0, 1] pixels); raises ImageError as `read_stored` does."""
+    return image_from_array(read_stored(path, max_pixels=max_pixels), str(path))
 
 
 def quantize(pixels: np.ndarray, dtype: str = "uint8") -> np.ndarray:
@@ -304,7 +616,8 @@ def is_image_path(path: Path) -> bool:
 
 
 def list_images(folder: Path, recursive: bool = True) -> list[Path]:
-    """Image files under `folder`, sorted, hidden files skipped."""
+    """Image files under `folder`, sorted, hidden files skipped (and anything that is not a
+    regular file: a pipe or device named like an image is never read)."""
     pattern = "**/*" if recursive else "*"
     return sorted(
         path
@@ -333,32 +646,34 @@ def _glob_base(pattern: str) -> Path:
     return Path(*fixed) if fixed else Path(".")
 
 
+def _expand(argument: str, recursive: bool) -> list[FoundImage]:
+    """The images one argument names; a path that exists is a path, even with [ or * in it."""
+    path = Path(argument)
+    if path.is_dir():
+        return [FoundImage(p, path) for p in list_images(path, recursive=recursive)]
+    if path.exists():
+        check_regular_file(path, None)  # a pipe or device named x.png: refused, not opened
+        return [FoundImage(path, None)]
+    paths = sorted(Path(p) for p in glob.glob(argument, recursive=True))
+    if not paths:
+        pattern = " (nor matches any file as a pattern)" if glob.has_magic(argument) else ""
+        raise FaceDenoiseError(f"{argument} does not exist{pattern}; check the path.")
+    base = _glob_base(argument)
+    return [FoundImage(p, base) for p in paths if p.is_file() and is_image_path(p)]
+
+
 def find_images(arguments: list[str], recursive: bool = False) -> list[FoundImage]:
     """Expand files, folders and glob patterns to image files, in order, without duplicates.
 
-    Folders list their images (sub-folders too with `recursive`); globs may use `**`.
-    Raises FaceDenoiseError when an argument matches nothing.
+    Folders list their images (sub-folders too with `recursive`); globs may use `**`. An
+    argument that exists as a path is never read as a pattern (`holiday [draft].png`).
+    Raises FaceDenoiseError when an argument matches nothing, or names a pipe or device.
     """
     found: dict[Path, FoundImage] = {}
     for argument in arguments:
-        path = Path(argument)
-        if path.is_dir():
-            matches = [FoundImage(p, path) for p in list_images(path, recursive=recursive)]
-        elif path.is_file():
-            matches = [FoundImage(path, None)]
-        elif glob.has_magic(argument):
-            base = _glob_base(argument)
-            paths = sorted(Path(p) for p in glob.glob(argument, recursive=True))
-            matches = [FoundImage(p, base) for p in paths if p.is_file() and is_image_path(p)]
-        else:
-            raise FaceDenoiseError(f"{argument} does not exist; check the path.")
+        matches = _expand(argument, recursive)
         if not matches:
             raise FaceDenoiseError(f"{argument} holds no images ({', '.join(IMAGE_EXTENSIONS)}).")
         for match in matches:
             found.setdefault(match.path, match)
     return list(found.values())
-
-
-def expand_inputs(arguments: list[str], recursive: bool = False) -> list[Path]:
-    """Expand files, folders and glob patterns to image paths (see `find_images`)."""
-    return [image.path for image in find_images(arguments, recursive=recursive)]

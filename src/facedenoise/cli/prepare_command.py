@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
+import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from facedenoise.cli.common import console, user_errors
-from facedenoise.config import PrepareConfig
+from facedenoise.cli.common import console, error_console, user_errors
+from facedenoise.config import DATA_DIR, PrepareConfig
 
 DEFAULTS = PrepareConfig()
+# How the summary names each skip kind (kinds a newer core adds are shown as they are).
+_KIND_LABELS = {
+    "duplicate": "duplicates",
+    "too_small": "too small",
+    "too_large": "too large",
+    "empty": "empty",
+    "unreadable": "unreadable",
+    "not_a_regular_file": "not regular files",
+}
 
 
 def _parse_count(value: str) -> int | None:
@@ -32,12 +43,13 @@ def prepare(
         str | None,
         typer.Option(
             help="Folder of images (FFHQ thumbnails128x128 or any folder of faces), a .zip or "
-            ".tar(.gz) archive, or 'sample' for the bundled faces (the default).",
+            ".tar(.gz) archive, or 'sample' for the bundled faces (the default). Must not "
+            "overlap --out.",
             show_default=False,
         ),
     ] = None,
     out: Annotated[Path, typer.Option(help="Output folder for the prepared dataset.")] = Path(
-        "data"
+        DATA_DIR
     ),
     count: Annotated[str, typer.Option(help="How many images to use ('all' for every one).")] = str(
         DEFAULTS.count
@@ -49,11 +61,15 @@ def prepare(
         float,
         typer.Option(min=0.0, max=0.9, help="Share of the non-test images used for validation."),
     ] = DEFAULTS.val_fraction,
-    size: Annotated[int, typer.Option(min=8, help="Side of the square output images.")] = (
-        DEFAULTS.size
-    ),
+    size: Annotated[
+        int,
+        typer.Option(min=8, metavar="PIXELS", help="Side of the square output images, in pixels."),
+    ] = DEFAULTS.size,
     noise_factor: Annotated[
-        float, typer.Option(min=0.0, help="Gaussian noise std on [0,1] images.")
+        float,
+        typer.Option(
+            min=0.0, max=1.0, help="Gaussian noise std on [0, 1] images (0.3 = 76.5/255)."
+        ),
     ] = DEFAULTS.noise_factor,
     seed: Annotated[int, typer.Option(help="Seed of the selection, split and noise.")] = (
         DEFAULTS.seed
@@ -61,11 +77,22 @@ def prepare(
     workers: Annotated[
         int | None, typer.Option(min=1, help="Worker processes (default: all cores).")
     ] = None,
+    max_pixels: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            metavar="PIXELS",
+            help="Skip source images larger than this (width x height, read from the header "
+            "before decoding); bounds each worker's memory.",
+        ),
+    ] = DEFAULTS.max_pixels,
     allow_upscale: Annotated[
-        bool, typer.Option(help="Keep images smaller than --size by upscaling them.")
+        bool,
+        typer.Option(metavar="", help="Keep images smaller than --size by upscaling them."),
     ] = DEFAULTS.allow_upscale,
     force: Annotated[
-        bool, typer.Option(help="Overwrite an --out folder prepared with other settings.")
+        bool,
+        typer.Option(metavar="", help="Overwrite an --out folder prepared with other settings."),
     ] = False,
 ) -> None:
     """Select, split, resize and add fixed noise to a face dataset (default: bundled sample).
@@ -84,20 +111,56 @@ def prepare(
             noise_factor=noise_factor,
             seed=seed,
             allow_upscale=allow_upscale,
+            max_pixels=max_pixels,
         )
-        manifest = run_prepare(source, out, config, workers=workers, force=force)
+        with _progress_bar() as on_progress:
+            manifest = run_prepare(
+                source, out, config, workers=workers, force=force, on_progress=on_progress
+            )
     _print_summary(manifest, out)
 
 
-def _print_summary(manifest, out: Path) -> None:
-    """A table of the splits, the skipped files by reason, and hints for what comes next."""
-    from collections import Counter
+@contextlib.contextmanager
+def _progress_bar():
+    """A transient progress bar with images/s on stderr; yields prepare's on_progress."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
+    bar = Progress(
+        TextColumn("[bold]prepare"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=error_console,
+        transient=True,
+    )
+    task = bar.add_task("prepare", total=None, rate="")
+    started = time.perf_counter()
+
+    def on_progress(done: int, total: int) -> None:
+        rate = done / max(time.perf_counter() - started, 1e-9)
+        bar.update(task, completed=done, total=total, rate=f"{rate:,.0f} images/s")
+
+    with bar:
+        yield on_progress
+
+
+def _print_summary(manifest, out: Path) -> None:
+    """A table of the splits, the skipped files by kind, and hints for what comes next."""
+    from rich.markup import escape
     from rich.table import Table
 
     from facedenoise.dataset import NOISY_SPLITS, SPLITS
 
-    table = Table(title=f"Prepared {out}", title_justify="left")
+    table = Table(title=f"Prepared {escape(str(out))}", title_justify="left")
     table.add_column("split")
     table.add_column("clean", justify="right")
     table.add_column("noisy", justify="right")
@@ -110,15 +173,13 @@ def _print_summary(manifest, out: Path) -> None:
     reused = f", {manifest.reused:,} verified from the previous run" if manifest.reused else ""
     console.print(f"{done:,} images in {manifest.seconds:.1f} s ({rate:,.0f} images/s){reused}")
     if manifest.skipped:
-        reasons = Counter(_reason_kind(entry["reason"]) for entry in manifest.skipped)
-        listed = "; ".join(f"{n:,} {reason}" for reason, n in reasons.most_common())
         console.print(
-            f"[yellow]Skipped {len(manifest.skipped):,}[/] ({listed}); see 'skipped' in "
-            f"{manifest.path}.",
+            f"[yellow]Skipped {len(manifest.skipped):,}[/] ({_skipped_by_kind(manifest)}); see "
+            f"'skipped' in {escape(str(manifest.path))}.",
             highlight=False,
         )
     if manifest.shortfall:
-        console.print(f"[yellow]Note:[/] {manifest.shortfall}.", highlight=False)
+        console.print(f"[yellow]Note:[/] {escape(manifest.shortfall)}.", highlight=False)
     if manifest.data["source"] == "sample":
         console.print(
             "Hint: this is the small bundled sample; for the FFHQ protocol, download "
@@ -128,7 +189,13 @@ def _print_summary(manifest, out: Path) -> None:
         )
 
 
-def _reason_kind(reason: str) -> str:
-    """Group skip reasons: 'duplicate of a/b.png.' and 'duplicate of c.png.' are one kind."""
-    kinds = {"duplicate of": "duplicates", "smaller than --size": "too small", "empty": "empty"}
-    return next((kind for key, kind in kinds.items() if key in reason), "unreadable")
+def _skipped_by_kind(manifest) -> str:
+    """'3 unreadable; 1 duplicates': counts of the skipped files per kind, most first."""
+    from collections import Counter
+
+    from rich.markup import escape
+
+    kinds = Counter(entry.get("kind", "unreadable") for entry in manifest.skipped)
+    return "; ".join(
+        f"{n:,} {escape(_KIND_LABELS.get(kind, str(kind)))}" for kind, n in kinds.most_common()
+    )
