@@ -114,3 +114,80 @@ def test_help_explains_paths_and_force():
     assert result.exit_code == 0
     for text in ("INPUT", "OUTPUT", "--force", "--tile-overlap", "--recursive", "skipped"):
         assert text in result.output
+
+
+def _level_model(path):
+    """A two-input stand-in whose output is `noisy + level` (see test_inference)."""
+    import keras
+    from keras import layers
+
+    noisy = keras.Input(shape=(None, None, 3), name="noisy")
+    level = keras.Input(shape=(1,), name="noise_level")
+    shift = layers.Dense(3, kernel_initializer="ones", bias_initializer="zeros")(level)
+    output = layers.Add()([noisy, layers.Reshape((1, 1, 3))(shift)])
+    keras.Model([noisy, level], output).save(path)
+    return path
+
+
+def test_noise_level_option_and_verbose(tmp_path, sample_faces, monkeypatch):
+    from facedenoise.inference import levels
+
+    model = _level_model(tmp_path / "level.keras")
+    _faces(tmp_path / "in", sample_faces, ["a.png", "b.png"])
+    result = _denoise(tmp_path / "in", tmp_path / "out", "--model", model,
+                      "--noise-level", "0.2", "--verbose")
+    assert result.exit_code == 0, result.output
+    assert result.output.count("noise level 0.200 (given)") == 2
+    assert "Noise level (given): min 0.200, median 0.200, max 0.200" in result.output
+    face = read_image(tmp_path / "in" / "a.png").pixels
+    out = read_image(tmp_path / "out" / "a.png").pixels
+    assert np.abs(out - np.minimum(face + 0.2, 1)).max() <= 0.5 / 255 + 1e-6  # 8-bit rounding
+
+    monkeypatch.setattr(levels, "_estimator", lambda: lambda pixels: 0.05)
+    result = _denoise(tmp_path / "in", tmp_path / "auto", "--model", model)
+    assert result.exit_code == 0, result.output
+    assert "Noise level (estimated): min 0.050, median 0.050, max 0.050" in result.output
+
+
+@pytest.mark.parametrize("value", ["2", "-0.1", "nan", "loud"])
+def test_bad_noise_levels_are_refused_before_loading(tmp_path, sample_faces, value):
+    _faces(tmp_path, sample_faces, ["face.png"])
+    result = _denoise(tmp_path / "face.png", "--noise-level", value, "--model", "nowhere.keras")
+    assert result.exit_code == 1
+    assert "noise level must be 'auto' or a number from 0 to 1" in result.output
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_a_level_for_a_model_without_noise_input(tmp_path, sample_faces, tiny_run):
+    result = _denoise(sample_faces[0], tmp_path / "out.png", "--model", tiny_run,
+                      "--noise-level", "0.1")
+    assert result.exit_code == 1 and "no noise-level input" in result.output
+    assert not (tmp_path / "out.png").exists()
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [["--tile", "abc", "x.png"], ["--bogus", "x.png"], ["x.png", "--tile", "8"]],
+)
+def test_usage_errors_are_one_red_line_with_status_2(arguments):
+    result = runner.invoke(app, ["denoise", *arguments])
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
+    assert "facedenoise denoise --help" in lines[0] and "╭" not in result.output
+
+
+def test_suffix_with_a_separator_is_refused(tmp_path, sample_faces):
+    _faces(tmp_path, sample_faces, ["face.png"])
+    result = _denoise(tmp_path / "face.png", "--suffix", "/x")
+    assert result.exit_code == 1 and "--suffix" in result.output
+    assert "Traceback" not in result.output
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["face.png"]
+
+
+def test_help_shows_units_and_model_names_and_no_bool():
+    result = runner.invoke(app, ["denoise", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    assert "<bool>" not in result.output
+    for text in ("PIXELS", "'starter'", "'latest'", "--noise-level", "--max-pixels", ".onnx"):
+        assert text in result.output

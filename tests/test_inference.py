@@ -48,14 +48,28 @@ def test_tiles_cover_the_image_with_equal_aligned_tiles(padded_length, tile_leng
 
 def test_tiles_start_on_the_network_grid():
     # Lengths that are multiples of the network's multiple give starts on its grid.
-    assert all(start % 16 == 0 for start in tile_starts(1008, 512, 480))
+    assert all(start % 16 == 0 for start in tile_starts(1008, 512, 480, multiple=16))
 
 
-def test_neighbouring_ramps_sum_to_one():
-    tile_length, overlap = 64, 24
+@pytest.mark.parametrize(
+    "padded_length, tile_length, step, multiple",
+    [(1008, 512, 480, 16), (4000, 512, 480, 16), (3008, 512, 496, 16), (208, 32, 16, 4)],
+)
+def test_tiles_are_spread_evenly(padded_length, tile_length, step, multiple):
+    # Issue 13.9: the old rule gave [0, 480, 496] for 1008: one overlap of 32, one of 496.
+    starts = tile_starts(padded_length, tile_length, step, multiple)
+    gaps = np.diff(starts)
+    assert gaps.max() - gaps.min() <= multiple and gaps.max() <= step
+    assert starts[-1] + tile_length == padded_length
+    assert len(starts) == -(-(padded_length - tile_length) // step) + 1  # no extra tile
+
+
+@pytest.mark.parametrize("overlap", [24, 31, 48])
+def test_neighbouring_ramps_sum_to_one(overlap):
+    tile_length = 64
     step = tile_length - overlap
-    left = blend_weights(tile_length, overlap, fade_in=False, fade_out=True)
-    right = blend_weights(tile_length, overlap, fade_in=True, fade_out=False)
+    left = blend_weights(tile_length, 0, overlap)
+    right = blend_weights(tile_length, overlap, 0)
     shared = left[step:] + right[:overlap]
     np.testing.assert_allclose(shared, 1.0, atol=1e-6)
     assert left[0] == 1.0 and right[-1] == 1.0  # image borders are not faded
@@ -166,7 +180,9 @@ def test_batch_keeps_order_and_shares_model_calls(tiny_run, mosaic, monkeypatch)
     calls = []
     predict = denoiser._predict
     monkeypatch.setattr(
-        denoiser, "_predict", lambda batch: calls.append(len(batch)) or predict(batch)
+        denoiser,
+        "_predict",
+        lambda batch, levels: calls.append(len(batch)) or predict(batch, levels),
     )
     results = denoiser.denoise_batch(images)
     for single, result in zip(singles, results, strict=True):
@@ -302,3 +318,120 @@ def test_format_follows_the_output_extension(tmp_path, sample_faces, denoiser):
     summary = denoise_paths([str(sample_faces[0]), str(tmp_path / "clean.webp")], model=denoiser)
     assert summary.done[0].target == tmp_path / "clean.webp"
     assert (tmp_path / "clean.webp").read_bytes()[8:12] == b"WEBP"
+
+
+# --- Noise levels -----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def level_model_file(tmp_path_factory):
+    """A two-input stand-in whose output is `noisy + level` per pixel: it shows exactly which
+    level reached the model (inputs `noisy` (N, H, W, 3) and `noise_level` (N, 1))."""
+    import keras
+    from keras import layers
+
+    noisy = keras.Input(shape=(None, None, 3), name="noisy")
+    level = keras.Input(shape=(1,), name="noise_level")
+    shift = layers.Dense(3, kernel_initializer="ones", bias_initializer="zeros")(level)
+    output = layers.Add()([noisy, layers.Reshape((1, 1, 3))(shift)])
+    path = tmp_path_factory.mktemp("level_model") / "level.keras"
+    keras.Model([noisy, level], output, name="level_stand_in").save(path)
+    return path
+
+
+@pytest.fixture
+def fake_estimates(monkeypatch):
+    """Replace the estimator by one that returns 0.07 and records each image it is given."""
+    from facedenoise.inference import levels
+
+    seen = []
+
+    def estimate(pixels):
+        seen.append(pixels.shape)
+        return 0.07
+
+    monkeypatch.setattr(levels, "_estimator", lambda: estimate)
+    return seen
+
+
+def test_a_given_level_reaches_the_model(level_model_file, mosaic):
+    denoiser = Denoiser.load(level_model_file, config=DenoiseConfig(tile=64, tile_overlap=16))
+    assert denoiser.takes_noise_level
+    for level in (0.0, 0.15, 1.0):
+        np.testing.assert_allclose(denoiser.denoise_pixels(mosaic, level), mosaic + level,
+                                   atol=1e-6)  # float32 rounding of one addition
+
+
+def test_auto_estimates_once_per_image_and_tiles_share_it(level_model_file, mosaic,
+                                                          fake_estimates):
+    denoiser = Denoiser.load(level_model_file, config=DenoiseConfig(tile=64, tile_overlap=16))
+    assert denoiser.needs_tiles(mosaic.shape)  # 203x250 in 64-px tiles
+    np.testing.assert_allclose(denoiser.denoise_pixels(mosaic), mosaic + 0.07, atol=1e-6)
+    assert fake_estimates == [mosaic.shape]  # the whole image, once
+    array = np.rint(mosaic * 255).astype(np.uint8)
+    result = denoiser.denoise(array, noise_level="auto")
+    expected = np.minimum(array.astype(int) + round(0.07 * 255), 255)  # the output is clipped
+    assert np.abs(result.astype(int) - expected).max() <= 1  # 0.07 * 255 = 17.85 rounds
+
+
+def test_the_config_level_is_the_default(level_model_file, mosaic):
+    denoiser = Denoiser.load(level_model_file, config=DenoiseConfig(noise_level=0.2))
+    np.testing.assert_allclose(denoiser.denoise_pixels(mosaic), mosaic + 0.2, atol=1e-6)
+    np.testing.assert_allclose(denoiser.denoise_pixels(mosaic, 0.1), mosaic + 0.1, atol=1e-6)
+
+
+def test_batch_levels_per_image(level_model_file, mosaic, fake_estimates):
+    denoiser = Denoiser.load(level_model_file, config=DenoiseConfig(batch_size=4))
+    images = [mosaic[:32, :32], mosaic[32:64, :32], mosaic[:40, :50]]
+    outputs, used = denoiser.denoise_batch(images, [0.1, "auto", None], return_levels=True)
+    assert used == [0.1, 0.07, 0.07]
+    for image, output, level in zip(images, outputs, used, strict=True):
+        np.testing.assert_allclose(output, image + level, atol=1e-6)
+    assert len(denoiser.denoise_batch(images, 0.3)) == 3
+    with pytest.raises(FaceDenoiseError, match="one per image"):
+        denoiser.denoise_batch(images, [0.1, 0.2])
+
+
+@pytest.mark.parametrize("value", [-0.01, 1.5, float("nan"), float("inf"), "loud", True, [0.1]])
+def test_bad_levels_are_one_line_errors(value):
+    from facedenoise.inference import check_noise_level
+
+    with pytest.raises(FaceDenoiseError, match="noise level must be 'auto' or a number") as error:
+        check_noise_level(value)
+    assert "\n" not in str(error.value)
+
+
+def test_good_levels_are_accepted():
+    from facedenoise.inference import check_noise_level
+
+    assert check_noise_level(None) == "auto" and check_noise_level(" AUTO ") == "auto"
+    assert check_noise_level("0.15") == 0.15 and check_noise_level(0) == 0.0
+    assert check_noise_level(1) == 1.0
+
+
+def test_a_level_for_a_model_without_noise_input_is_refused(denoiser, mosaic, fake_estimates):
+    assert not denoiser.takes_noise_level
+    with pytest.raises(FaceDenoiseError, match="no noise-level input"):
+        denoiser.denoise(mosaic, noise_level=0.1)
+    assert denoiser.denoise(mosaic, noise_level="auto").shape == mosaic.shape
+    assert fake_estimates == []  # nothing to estimate for: the model takes no level
+    with pytest.raises(FaceDenoiseError, match="no noise-level input"):
+        Denoiser(denoiser.model, DenoiseConfig(noise_level=0.3))
+
+
+def test_files_record_the_level_they_used(tmp_path, sample_faces, level_model_file,
+                                          fake_estimates, denoiser):
+    _write_faces(tmp_path / "in", sample_faces, ["a.png", "b.png", "c.png"])
+    given = denoise_paths([str(tmp_path / "in"), str(tmp_path / "given")],
+                          model=level_model_file, noise_level=0.25)
+    assert [(r.noise_level, r.level_estimated) for r in given.done] == [(0.25, False)] * 3
+    assert given.noise_levels() == {"min": 0.25, "median": 0.25, "max": 0.25, "estimated": False}
+    auto = denoise_paths([str(tmp_path / "in"), str(tmp_path / "auto")], model=level_model_file)
+    assert [(r.noise_level, r.level_estimated) for r in auto.done] == [(0.07, True)] * 3
+    assert "Noise level (estimated): min 0.070" in str(auto.describe())
+    plain = denoise_paths([str(tmp_path / "in"), str(tmp_path / "plain")], model=denoiser)
+    assert {r.noise_level for r in plain.done} == {None} and plain.noise_levels() is None
+    with pytest.raises(FaceDenoiseError, match="no noise-level input"):
+        denoise_paths([str(tmp_path / "in"), str(tmp_path / "refused")], model=denoiser,
+                      noise_level=0.1)
+    assert not (tmp_path / "refused").exists()

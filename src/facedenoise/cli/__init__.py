@@ -1,13 +1,17 @@
 """The `facedenoise` command line: a root Typer app and one module per command.
 
 Nothing here imports TensorFlow at module level, so `--help` and `--version` answer fast.
+Usage errors (an unknown option, a value that does not parse) are one red line and exit
+status 2, like every other error the CLI prints (those exit 1).
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+import sys
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperCommand, TyperGroup
 
 from facedenoise import __version__
 from facedenoise.cli import (
@@ -17,9 +21,56 @@ from facedenoise.cli import (
     prepare_command,
     train_command,
 )
+from facedenoise.cli.common import print_error
+
+USAGE_EXIT = 2
+
+
+class _Command(TyperCommand):
+    """A command whose --help row shows no `<bool>` type."""
+
+    def get_help_option(self, ctx):
+        option = super().get_help_option(ctx)
+        if option is not None:
+            option.metavar = ""
+        return option
+
+
+class _Group(TyperGroup):
+    """The root group: usage errors become one red line (exit 2) instead of a boxed panel."""
+
+    def get_help_option(self, ctx):
+        option = super().get_help_option(ctx)
+        if option is not None:
+            option.metavar = ""
+        return option
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True,
+             **extra: Any) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        from typer._click import exceptions
+
+        try:
+            status = super().main(args, prog_name, complete_var, False, **extra)
+        except exceptions.NoArgsIsHelpError as error:
+            sys.exit(error.exit_code)  # the help is already printed
+        except exceptions.UsageError as error:
+            command = error.ctx.command_path if error.ctx is not None else "facedenoise"
+            print_error(f"{error.format_message()} (see '{command} --help')")
+            sys.exit(USAGE_EXIT)
+        except exceptions.ClickException as error:
+            print_error(error.format_message())
+            sys.exit(error.exit_code)
+        except exceptions.Abort:
+            print_error("Aborted.")
+            sys.exit(1)
+        sys.exit(status if isinstance(status, int) else 0)
+
 
 app = typer.Typer(
     name="facedenoise",
+    cls=_Group,
     help="Train and run a U-Net that removes Gaussian noise from photographs of faces.\n\n"
     "Typical session: facedenoise prepare, facedenoise train, facedenoise evaluate, "
     "facedenoise denoise in.png out.png.",
@@ -40,18 +91,19 @@ def root(
     version: Annotated[
         bool,
         typer.Option(
-            "--version", callback=_print_version, is_eager=True, help="Print the version."
+            "--version", callback=_print_version, is_eager=True, metavar="",
+            help="Print the version.",
         ),
     ] = False,
 ) -> None:
     """Train and run a U-Net that removes Gaussian noise from photographs of faces."""
 
 
-app.command("prepare")(prepare_command.prepare)
-app.command("train")(train_command.train)
-app.command("evaluate")(evaluate_command.evaluate)
-app.command("denoise")(denoise_command.denoise)
-app.command("models")(models_command.models)
+app.command("prepare", cls=_Command)(prepare_command.prepare)
+app.command("train", cls=_Command)(train_command.train)
+app.command("evaluate", cls=_Command)(evaluate_command.evaluate)
+app.command("denoise", cls=_Command)(denoise_command.denoise)
+app.command("models", cls=_Command)(models_command.models)
 
 
 def main() -> None:

@@ -1,24 +1,43 @@
-"""`facedenoise denoise`: denoise photos of any size; paths work like `cp`."""
+"""`facedenoise denoise`: denoise photos of any size; paths work like `cp`.
+
+Arguments are checked before anything heavy is imported; TensorFlow loads only when a
+.keras file or a run folder is used (the packaged starter and .onnx files run on ONNX
+Runtime).
+"""
 
 from __future__ import annotations
 
 import contextlib
+from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
-from facedenoise.cli.common import console, quiet_tensorflow, user_errors
-from facedenoise.config import DenoiseConfig
+from facedenoise.cli.common import console, user_errors
+from facedenoise.config import RUNS_DIR, DenoiseConfig
 
 DEFAULTS = DenoiseConfig()
 _PROGRESS_FROM = 4  # images; fewer finish before a bar would be worth reading
+_STYLES = {"done": "bold green", "skipped": "bold yellow", "failed": "red", "empty": "yellow"}
+
+MODEL_HELP = (
+    "Run folder, .keras or .onnx file, 'starter' (the packaged weights) or 'latest' (the "
+    "newest run in --runs). Default: the newest run in --runs, else the packaged starter."
+)
+NOISE_LEVEL_HELP = (
+    "Std of the noise on [0, 1] images (0.3 = 76.5/255), or 'auto' to estimate it for each "
+    "image. Higher smooths more, lower keeps more detail. Only for models with a noise-level "
+    "input."
+)
 
 
 def denoise(
     paths: Annotated[
         list[str],
         typer.Argument(
-            help="INPUT... [OUTPUT]. Files, folders or globs (quote globs: 'photos/*.jpg'). "
+            metavar="INPUT... [OUTPUT]",
+            help="Files, folders or globs (quote globs: 'photos/*.jpg'). "
             "With one path each result goes beside its input as <name>.denoised.<ext>; with "
             "more, the last path is the output: a file when the only input is a file (its "
             "extension picks the format), else a folder, created if missing, in which files "
@@ -27,38 +46,59 @@ def denoise(
         ),
     ],
     model: Annotated[
-        str | None,
-        typer.Option(
-            help="Run folder, .keras file or 'latest' (default: the packaged starter weights, "
-            "else the newest run in --runs).",
-            show_default=False,
-        ),
+        str | None, typer.Option(metavar="RUN|FILE|starter|latest", help=MODEL_HELP,
+                                 show_default=False)
     ] = None,
+    noise_level: Annotated[
+        str, typer.Option(metavar="auto|LEVEL", help=NOISE_LEVEL_HELP)
+    ] = str(DEFAULTS.noise_level),
     tile: Annotated[
-        int, typer.Option(min=32, help="Images larger than this go through tiles of this side.")
+        int,
+        typer.Option(min=32, metavar="PIXELS",
+                     help="Images larger than this (in pixels, either side) go through "
+                     "overlapping square tiles of this side."),
     ] = DEFAULTS.tile,
     tile_overlap: Annotated[
-        int, typer.Option(min=0, help="Overlap between tiles, in pixels (blended smoothly).")
+        int, typer.Option(min=0, metavar="PIXELS",
+                          help="Overlap between tiles, in pixels (blended smoothly).")
     ] = DEFAULTS.tile_overlap,
     batch_size: Annotated[
-        int, typer.Option(min=1, help="Images (or tiles) per model call.")
+        int, typer.Option(min=1, metavar="N", help="Images (or tiles) per model call.")
     ] = DEFAULTS.batch_size,
-    suffix: Annotated[str, typer.Option(help="Suffix of outputs written beside inputs.")] = (
-        DEFAULTS.suffix
-    ),
-    recursive: Annotated[bool, typer.Option(help="Descend into sub-folders.")] = False,
+    max_pixels: Annotated[
+        int,
+        typer.Option(min=1, metavar="PIXELS",
+                     help="Skip (and report) images with more pixels than this (width x "
+                     "height), checked before they are denoised."),
+    ] = DEFAULTS.max_pixels,
+    suffix: Annotated[
+        str, typer.Option(metavar="TEXT", help="Suffix of outputs written beside inputs.")
+    ] = DEFAULTS.suffix,
+    recursive: Annotated[
+        bool,
+        typer.Option("--recursive/--no-recursive", metavar="", help="Descend into sub-folders."),
+    ] = False,
     jpeg_quality: Annotated[
-        int, typer.Option(min=1, max=100, help="Quality of JPEG and WebP outputs.")
+        int, typer.Option(min=1, max=100, metavar="Q", help="Quality of JPEG and WebP outputs.")
     ] = DEFAULTS.jpeg_quality,
     force: Annotated[
         bool,
         typer.Option(
+            "--force/--no-force",
+            metavar="",
             help="Overwrite existing outputs. Without it, a single image refuses to overwrite, "
             "and with several images existing outputs are skipped, so re-running resumes. "
-            "Inputs are never overwritten."
+            "Inputs are never overwritten.",
         ),
     ] = False,
-    runs: Annotated[str, typer.Option(help="Folder that holds run folders.")] = "runs",
+    verbose: Annotated[
+        bool,
+        typer.Option("--verbose", "-v", metavar="",
+                     help="Print each file with the noise level it used."),
+    ] = False,
+    runs: Annotated[
+        Path, typer.Option(metavar="FOLDER", help="Folder that holds run folders.")
+    ] = Path(RUNS_DIR),
 ) -> None:
     """Remove Gaussian noise from photos of any size.
 
@@ -66,34 +106,55 @@ def denoise(
 
     Exits 1 if any image failed; the others are still written.
     """
-    quiet_tensorflow()
-    from facedenoise.inference import denoise_paths
+    with user_errors():
+        from facedenoise.inference import check_config, check_noise_level, denoise_paths
 
-    config = DenoiseConfig(
-        tile=tile,
-        tile_overlap=tile_overlap,
-        batch_size=batch_size,
-        suffix=suffix,
-        jpeg_quality=jpeg_quality,
-    )
-    with user_errors(), _progress_bar() as on_progress:
-        summary = denoise_paths(
-            paths,
-            model=model,
-            config=config,
-            force=force,
-            recursive=recursive,
-            runs_dir=runs,
-            on_progress=on_progress,
+        config = DenoiseConfig(
+            tile=tile,
+            tile_overlap=tile_overlap,
+            batch_size=batch_size,
+            suffix=suffix,
+            jpeg_quality=jpeg_quality,
+            noise_level=check_noise_level(noise_level),
+            max_pixels=max_pixels,
         )
-    console.print(summary.describe(), soft_wrap=True)  # unwrapped, so paths copy whole
+        check_config(config)
+        with _progress_bar(runs) as (on_model, on_progress):
+            summary = denoise_paths(
+                paths,
+                model=model,
+                config=config,
+                force=force,
+                recursive=recursive,
+                runs_dir=runs,
+                on_model=on_model,
+                on_progress=on_progress,
+            )
+    if verbose:
+        _print_files(summary)
+    for kind, line in summary.describe():
+        console.print(escape(line), style=_STYLES.get(kind), soft_wrap=True, highlight=False)
     if summary.failed:
         raise typer.Exit(1)
 
 
+def _print_files(summary) -> None:
+    """One line per denoised file: source, target and the noise level it used."""
+    for result in summary.done:
+        if result.noise_level is None:
+            level = "no noise-level input"
+        else:
+            how = "estimated" if result.level_estimated else "given"
+            level = f"noise level {result.noise_level:.3f} ({how})"
+        console.print(
+            escape(f"{result.source} -> {result.target}  {level}"), soft_wrap=True,
+            highlight=False,
+        )
+
+
 @contextlib.contextmanager
-def _progress_bar():
-    """Yield an on_progress(finished, total) callback that drives a rich progress bar."""
+def _progress_bar(runs_dir: Path):
+    """Yield (on_model, on_progress) callbacks: the model used, then a rich progress bar."""
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -102,6 +163,8 @@ def _progress_bar():
         TextColumn,
         TimeRemainingColumn,
     )
+
+    from facedenoise.runs import describe_model
 
     columns = (
         SpinnerColumn(),
@@ -115,6 +178,13 @@ def _progress_bar():
     with Progress(*columns, console=console, transient=True, disable=quiet) as progress:
         task = progress.add_task("Loading the model", total=None)
 
+        def on_model(denoiser) -> None:
+            where = describe_model(denoiser.source, runs_dir) if denoiser.source else "a model"
+            progress.console.print(
+                escape(f"Model: {where} ({denoiser.runtime.name})"), soft_wrap=True,
+                highlight=False,
+            )
+
         def on_progress(finished: int, total: int) -> None:
             progress.update(
                 task,
@@ -124,4 +194,5 @@ def _progress_bar():
                 visible=total >= _PROGRESS_FROM,
             )
 
-        yield on_progress
+        yield on_model, on_progress
+

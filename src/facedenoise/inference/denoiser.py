@@ -1,0 +1,282 @@
+"""The Denoiser: a loaded model plus its settings, denoising arrays of any size.
+
+`denoise(array, noise_level)` takes uint8, uint16 or float [0, 1] arrays (grey, RGB or RGBA)
+of any size and returns the same layout and type. The model runs through ONNX Runtime for
+`.onnx` files and the packaged starter (no TensorFlow), through Keras otherwise.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from facedenoise.config import AUTO, RUNS_DIR, DenoiseConfig
+from facedenoise.errors import FaceDenoiseError
+from facedenoise.imageio import array_from_image, image_from_array
+from facedenoise.inference.levels import NoiseLevel, check_noise_level, estimate_level
+from facedenoise.inference.runtimes import KerasRuntime, OnnxRuntime
+from facedenoise.inference.tiling import chunks, denoise_tiled_rows, pad_edges
+
+# Images above this many pixels are estimated from a few crops, not converted whole.
+_ESTIMATE_PIXELS = 4_000_000
+_ESTIMATE_CROP = 1024
+
+
+def check_config(config: DenoiseConfig) -> None:
+    """Raise FaceDenoiseError for tile, batch, size or noise-level settings that cannot work."""
+    if config.tile < 1 or config.batch_size < 1:
+        raise FaceDenoiseError("--tile and --batch-size must be at least 1.")
+    if not 0 <= config.tile_overlap < config.tile:
+        raise FaceDenoiseError(
+            f"--tile-overlap must lie in [0, {config.tile}) for --tile {config.tile}; "
+            "an overlap of a sixteenth to a quarter of the tile is plenty."
+        )
+    if config.max_pixels < 1:
+        raise FaceDenoiseError(f"--max-pixels must be at least 1, not {config.max_pixels}.")
+    check_noise_level(config.noise_level)
+
+
+class Denoiser:
+    """A facedenoise model ready to denoise arrays of any size.
+
+    `model`: a Keras model mapping float [0, 1] RGB (N, H, W, 3) (and, for a noise-conditional
+    model, levels (N, 1)) to RGB (as built by `facedenoise.models`), or an `OnnxRuntime`.
+    `config`: tiling, batching and the default noise level. `source`: where it was loaded
+    from, for messages. `model_seconds` adds up the time spent in model calls.
+    """
+
+    def __init__(self, model, config: DenoiseConfig | None = None, source: Path | None = None):
+        self.config = config or DenoiseConfig()
+        check_config(self.config)
+        self.model = model
+        self.runtime = model if isinstance(model, OnnxRuntime) else KerasRuntime(model)
+        self.source = source
+        self.multiple = self.runtime.multiple
+        self.takes_noise_level = self.runtime.takes_noise_level
+        self.model_seconds = 0.0
+        self.check_level(self.config.noise_level)
+
+    @classmethod
+    def load(
+        cls,
+        model: str | Path | None = None,
+        runs_dir: str | Path = RUNS_DIR,
+        config: DenoiseConfig | None = None,
+        prefer: str | None = None,
+    ) -> Denoiser:
+        """Load a model by run folder, .keras or .onnx file, 'latest', 'starter' or None.
+
+        None takes the default model (`facedenoise.runs.default_model`: the newest run in
+        `runs_dir`, else the packaged starter). `.onnx` files and the packaged starter run
+        through ONNX Runtime without importing TensorFlow. `prefer` is ignored (kept for
+        callers written before one default rule existed). Raises FaceDenoiseError when
+        nothing usable is found.
+        """
+        from facedenoise.runs import fast_model_file, load_model, resolve_model
+
+        config = config or DenoiseConfig()
+        check_config(config)
+        path = fast_model_file(resolve_model(None if model is None else str(model), runs_dir))
+        loaded = OnnxRuntime(path) if path.suffix == ".onnx" else load_model(path)
+        return cls(loaded, config=config, source=path)
+
+    # --- noise levels ---
+
+    def check_level(self, noise_level: NoiseLevel) -> float | str:
+        """`noise_level` checked (AUTO or a float in [0, 1]); a number for a model without a
+        noise input raises FaceDenoiseError."""
+        level = check_noise_level(noise_level)
+        if level != AUTO and not self.takes_noise_level:
+            raise FaceDenoiseError(
+                f"The model {self.source or ''} has no noise-level input, so the noise level "
+                f"cannot be set to {level:g}; use '{AUTO}' (it simply runs the model) or a "
+                "noise-conditional model."
+            )
+        return level
+
+    def noise_level_for(self, pixels: np.ndarray, noise_level: NoiseLevel = None) -> float | None:
+        """The level one image will use: `noise_level`, else the config's; AUTO is estimated
+        from `pixels` (float32 HxWx3 [0, 1]). None for a model without a noise input."""
+        requested = self.config.noise_level if noise_level is None else noise_level
+        level = self.check_level(requested)
+        if not self.takes_noise_level:
+            return None
+        return estimate_level(pixels) if level == AUTO else float(level)
+
+    # --- model calls ---
+
+    def _predict(self, batch: np.ndarray, levels: list[float | None]) -> np.ndarray:
+        """Run the model on float32 (N, H, W, 3) with one level per image (None: no input)."""
+        started = time.perf_counter()
+        batch = np.ascontiguousarray(batch, np.float32)
+        column = None if levels[0] is None else np.asarray(levels, np.float32)[:, None]
+        result = self.runtime(batch, column)
+        self.model_seconds += time.perf_counter() - started
+        return result
+
+    def _predict_whole(self, batch: np.ndarray, levels: list[float | None]) -> np.ndarray:
+        """Whole images: padded by mirroring to the model's multiple here (as its own layer
+        would), so every runtime sees sizes it handles; tiny images are edge-padded first."""
+        height, width = batch.shape[1:3]
+        padded = pad_edges(batch, self.multiple, self.multiple)
+        extra = [(-size) % self.multiple for size in padded.shape[1:3]]
+        if any(extra):
+            padded = np.pad(padded, [(0, 0), (0, extra[0]), (0, extra[1]), (0, 0)], "symmetric")
+        return self._predict(padded, levels)[:, :height, :width]
+
+    def needs_tiles(self, shape: tuple[int, ...]) -> bool:
+        """True when an image of `shape` (H, W, ...) is larger than the tile on either side."""
+        return shape[0] > self.config.tile or shape[1] > self.config.tile
+
+    # --- public denoising ---
+
+    def denoise_pixels(self, pixels: np.ndarray, noise_level: NoiseLevel = None) -> np.ndarray:
+        """Denoise one float32 HxWx3 [0, 1] image of any size (tiled when large).
+
+        noise_level: AUTO (estimated once for the whole image), a level in [0, 1], or None
+        for the config's (AUTO by default). Returns float32 HxWx3.
+        """
+        pixels = _as_rgb(pixels)
+        level = self.noise_level_for(pixels, noise_level)
+        if not self.needs_tiles(pixels.shape):
+            return self._predict_whole(pixels[None], [level])[0]
+        height, width = pixels.shape[:2]
+        padded = pad_edges(pixels, self.multiple, self.multiple)
+        result = np.empty(padded.shape, np.float32)
+
+        def write_rows(start: int, rows: np.ndarray) -> None:
+            result[start : start + len(rows)] = rows
+
+        self._tile(lambda start, stop: padded[start:stop], padded.shape[:2], level, write_rows)
+        return result[:height, :width]
+
+    def _tile(self, read_rows, shape, level: float | None, write_rows) -> None:
+        denoise_tiled_rows(
+            read_rows,
+            shape,
+            lambda batch: self._predict(batch, [level] * len(batch)),
+            write_rows,
+            tile=self.config.tile,
+            tile_overlap=self.config.tile_overlap,
+            multiple=self.multiple,
+            batch_size=self.config.batch_size,
+        )
+
+    def denoise_batch(
+        self,
+        images: Sequence[np.ndarray],
+        noise_levels: NoiseLevel | Sequence[NoiseLevel] = None,
+        *,
+        return_levels: bool = False,
+    ):
+        """Denoise float32 HxWx3 [0, 1] images; same-size ones share model calls.
+
+        noise_levels: None (the config's level for every image), one level (AUTO or a float)
+        for all, or one per image. Returns the float32 arrays in the order given, and with
+        `return_levels` also the level each image used (None for a model without a noise
+        input): `(outputs, levels)`. Images larger than the tile are tiled.
+        """
+        images = [_as_rgb(pixels) for pixels in images]
+        requested = _per_image(noise_levels, len(images))
+        levels = [self.noise_level_for(p, r) for p, r in zip(images, requested, strict=True)]
+        results: list[np.ndarray | None] = [None] * len(images)
+        indices_by_size: dict[tuple[int, int], list[int]] = defaultdict(list)
+        for index, pixels in enumerate(images):
+            if self.needs_tiles(pixels.shape):
+                level = AUTO if levels[index] is None else levels[index]
+                results[index] = self.denoise_pixels(pixels, level)
+            else:
+                indices_by_size[pixels.shape[:2]].append(index)
+        for indices in indices_by_size.values():
+            for chunk in chunks(indices, self.config.batch_size):
+                batch = np.stack([images[index] for index in chunk])
+                outputs = self._predict_whole(batch, [levels[index] for index in chunk])
+                for index, output in zip(chunk, outputs, strict=True):
+                    results[index] = output
+        return (results, levels) if return_levels else results
+
+    def denoise(self, array: np.ndarray, noise_level: NoiseLevel = None) -> np.ndarray:
+        """Denoise an image array of any size; returns the same shape and sample type.
+
+        array: HxW (grey), HxWx3 (RGB) or HxWx4 (RGBA; also HxWx1, HxWx2 grey + alpha), as
+        uint8, uint16 (full range) or float in [0, 1]. Integer input gives the same dtype back;
+        float input gives float32. Alpha is passed through untouched.
+        noise_level: AUTO (estimated from the image), a level in [0, 1], or None for the
+        config's (AUTO by default).
+        """
+        result, _ = self.denoise_stored(np.asarray(array), noise_level, "array")
+        return result.reshape(np.shape(array))
+
+    def denoise_stored(
+        self, stored: np.ndarray, noise_level: NoiseLevel = None, name: str = "array"
+    ) -> tuple[np.ndarray, float | None]:
+        """Denoise a stored-layout array (see `denoise`); returns (result, level used).
+
+        Large images are converted to float and back one band of tile rows at a time, so
+        memory grows with the tile, not the image (beyond the input and output arrays).
+        """
+        if not self.needs_tiles(np.shape(stored)) or min(np.shape(stored)[:2]) < self.multiple:
+            image = image_from_array(stored, name, check_range=True)
+            level = self.noise_level_for(image.pixels, noise_level)
+            clean = self.denoise_pixels(image.pixels, AUTO if level is None else level)
+            layout = dict(dtype=image.dtype, grey=image.grey, alpha=image.alpha)
+            return array_from_image(clean, **layout), level
+        return self._denoise_stored_in_bands(stored, noise_level, name)
+
+    def _denoise_stored_in_bands(self, stored, noise_level, name):
+        def read_rows(start: int, stop: int) -> np.ndarray:
+            return image_from_array(stored[start:stop], name, check_range=True).pixels
+
+        level = self.noise_level_for(_estimation_sample(read_rows, stored.shape), noise_level)
+        first = image_from_array(stored[:1], name)  # the layout: sample type, grey, alpha
+        output = None
+
+        def write_rows(start: int, rows: np.ndarray) -> None:
+            nonlocal output
+            alpha = None if first.alpha is None else stored[start : start + len(rows), :, -1]
+            band = array_from_image(rows, dtype=first.dtype, grey=first.grey, alpha=alpha)
+            if output is None:
+                output = np.empty((stored.shape[0], *band.shape[1:]), band.dtype)
+            output[start : start + len(rows)] = band
+
+        self._tile(read_rows, stored.shape[:2], level, write_rows)
+        return output, level
+
+
+def _estimation_sample(read_rows, shape: tuple[int, ...]) -> np.ndarray:
+    """Pixels to estimate a level from: the whole image when small, else a centre crop of
+    `_ESTIMATE_CROP` rows over the full width, at most `_ESTIMATE_PIXELS` pixels."""
+    height, width = shape[:2]
+    if height * width <= _ESTIMATE_PIXELS:
+        return read_rows(0, height)
+    rows = max(3, min(height, _ESTIMATE_CROP, _ESTIMATE_PIXELS // width))
+    top = (height - rows) // 2
+    band = read_rows(top, top + rows)
+    columns = min(width, _ESTIMATE_PIXELS // rows)
+    left = (width - columns) // 2
+    return np.ascontiguousarray(band[:, left : left + columns])
+
+
+def _per_image(noise_levels, count: int) -> list[NoiseLevel]:
+    if noise_levels is None or isinstance(noise_levels, str | int | float):
+        return [noise_levels] * count
+    noise_levels = list(noise_levels)
+    if len(noise_levels) != count:
+        raise FaceDenoiseError(
+            f"Got {len(noise_levels)} noise levels for {count} images; give one per image."
+        )
+    return noise_levels
+
+
+def _as_rgb(pixels: np.ndarray) -> np.ndarray:
+    pixels = np.asarray(pixels, np.float32)
+    if pixels.ndim != 3 or pixels.shape[2] != 3 or 0 in pixels.shape:
+        raise FaceDenoiseError(
+            f"Expected a float RGB image of shape HxWx3, got {pixels.shape}; "
+            "use Denoiser.denoise for grey, RGBA or integer arrays."
+        )
+    return pixels

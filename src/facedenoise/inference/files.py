@@ -1,0 +1,304 @@
+"""Denoising image files, folders and globs: the core of `facedenoise denoise`.
+
+Reading and writing run on threads while the model runs on the main thread; the result is
+plain data (`DenoiseSummary`), rendered by the CLI.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import statistics
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from facedenoise.config import AUTO, RUNS_DIR, DenoiseConfig
+from facedenoise.errors import FaceDenoiseError
+from facedenoise.imageio import LoadedImage, image_from_array, read_stored, write_image
+from facedenoise.inference.denoiser import Denoiser, check_config
+from facedenoise.inference.levels import NoiseLevel, check_noise_level
+from facedenoise.inference.planning import Job, plan_jobs
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """One input file and what became of it: its output, the noise level it was denoised at
+    (None for a model without a noise input, or when it was not denoised), whether that
+    level was estimated, and, when skipped or failed, why."""
+
+    source: Path
+    target: Path | None
+    message: str = ""
+    noise_level: float | None = None
+    level_estimated: bool = False
+
+
+@dataclass
+class DenoiseSummary:
+    """What `denoise_paths` did. Times are seconds; `seconds` excludes loading the model."""
+
+    done: list[FileResult] = field(default_factory=list)
+    skipped: list[FileResult] = field(default_factory=list)
+    failed: list[FileResult] = field(default_factory=list)
+    model: str = ""
+    seconds: float = 0.0
+    model_seconds: float = 0.0
+    load_seconds: float = 0.0
+    runtime: str = ""  # "onnxruntime" or "keras"
+
+    @property
+    def images_per_second(self) -> float:
+        return len(self.done) / self.seconds if self.seconds > 0 else 0.0
+
+    def noise_levels(self) -> dict | None:
+        """min, median and max of the levels the denoised files used, and whether they were
+        estimated; None when no file used one (a model without a noise input)."""
+        levels = [result.noise_level for result in self.done if result.noise_level is not None]
+        if not levels:
+            return None
+        return {
+            "min": min(levels),
+            "median": statistics.median(levels),
+            "max": max(levels),
+            "estimated": any(result.level_estimated for result in self.done),
+        }
+
+    def describe(self, max_listed: int = 10) -> list[tuple[str, str]]:
+        """The summary as plain lines `(kind, text)`, kind one of done, skipped, failed,
+        levels, empty: counts, speed, the model and levels, each failure, the first skips."""
+        if not (self.done or self.skipped or self.failed):
+            return [("empty", "No images to denoise.")]
+        lines = []
+        if self.done:
+            lines.append((
+                "done",
+                f"Denoised {len(self.done)} image(s) in {self.seconds:.1f} s "
+                f"({self.images_per_second:.1f} images/s, model {self.model_seconds:.1f} s) "
+                f"with {self.model}",
+            ))
+        levels = self.noise_levels()
+        if levels is not None:
+            how = "estimated" if levels["estimated"] else "given"
+            lines.append((
+                "levels",
+                f"Noise level ({how}): min {levels['min']:.3f}, median {levels['median']:.3f}, "
+                f"max {levels['max']:.3f}",
+            ))
+        if self.skipped:
+            names = [str(result.target) for result in self.skipped[:max_listed]]
+            more = " ..." if len(self.skipped) > max_listed else ""
+            lines.append((
+                "skipped",
+                f"Skipped {len(self.skipped)} (output exists; --force overwrites): "
+                + ", ".join(names) + more,
+            ))
+        if self.failed:
+            lines.append(("failed", f"Failed {len(self.failed)}:"))
+            lines += [("failed", f"  {result.message}") for result in self.failed]
+        return lines
+
+
+def denoise_paths(
+    paths: list[str],
+    *,
+    model: str | Path | Denoiser | None = None,
+    config: DenoiseConfig | None = None,
+    force: bool = False,
+    recursive: bool = False,
+    runs_dir: str | Path = RUNS_DIR,
+    noise_level: NoiseLevel = None,
+    on_progress: Callable[[int, int], None] | None = None,
+    on_model: Callable[[Denoiser], None] | None = None,
+) -> DenoiseSummary:
+    """Denoise image files, folders and globs; paths work like `cp`.
+
+    paths: INPUT... [OUTPUT]. One path: each result goes beside its input as
+    `<stem><suffix><ext>`. Two or more: the last is the output, a file when the only input is
+    a file (its extension picks the format), otherwise a folder (created if missing) in which
+    inputs found in a folder or glob keep their sub-folders; no output leaves that folder.
+    model: run folder, .keras or .onnx file, 'latest', 'starter', a loaded Denoiser (which
+    keeps its own tile and batch settings), or None for the default model.
+    noise_level: AUTO (estimated per image), a level in [0, 1], or None for `config`'s.
+    Existing outputs: with a single image, FaceDenoiseError; with several, they are skipped
+    (re-running resumes); `force` overwrites them. Inputs are never overwritten.
+    on_model(denoiser) is called once the model is loaded; on_progress(finished, total) then
+    and after each image. Unreadable, oversized or unwritable files are collected in
+    `.failed` with the reason; the rest go on.
+    """
+    if config is None:
+        config = model.config if isinstance(model, Denoiser) else DenoiseConfig()
+    check_config(config)
+    level = check_noise_level(config.noise_level if noise_level is None else noise_level)
+    summary = DenoiseSummary()
+    todo = _todo(plan_jobs(paths, config.suffix, recursive), force, summary)
+    if not todo:
+        return summary
+    started = time.perf_counter()
+    if isinstance(model, Denoiser):
+        denoiser = model
+    else:
+        denoiser = Denoiser.load(model, runs_dir=runs_dir, config=config)
+    denoiser.check_level(level)
+    summary.model = str(denoiser.source or "the given model")
+    summary.runtime = denoiser.runtime.name
+    summary.load_seconds = time.perf_counter() - started
+    if on_model is not None:
+        on_model(denoiser)
+    _Pipeline(denoiser, config, level, summary, len(todo), on_progress).run(todo)
+    return summary
+
+
+def _todo(jobs: list[Job], force: bool, summary: DenoiseSummary) -> list[Job]:
+    """The jobs to run; existing outputs are skipped (a single one is refused)."""
+    if len(jobs) == 1 and jobs[0].target.exists() and not force:
+        raise FaceDenoiseError(f"{jobs[0].target} already exists; pass --force to overwrite it.")
+    todo = []
+    for job in jobs:
+        if job.target.exists() and not force:
+            summary.skipped.append(FileResult(job.source, job.target, "output exists"))
+        else:
+            todo.append(job)
+    return todo
+
+
+# How many images may wait in memory for a batch of their size before the largest group
+# runs anyway (many sizes would otherwise keep a whole folder in memory).
+_MAX_WAITING_BATCHES = 2
+# Decoding and encoding release the GIL: one thread per core, a few more on big machines.
+_IO_THREADS = max(2, min(8, os.cpu_count() or 2))
+
+
+@dataclass
+class _Waiting:
+    job: Job
+    image: LoadedImage
+    level: float | None
+
+
+class _Pipeline:
+    """Reads ahead and writes behind on threads while the model runs on the main thread.
+
+    Decoding and encoding release the GIL, so on a folder of small images the model is rarely
+    idle. At most `batch_size + 2` images are read ahead (as stored 8/16-bit arrays) and at
+    most as many wait to be written. Images larger than a tile are denoised alone, converted
+    one band of tiles at a time.
+    """
+
+    def __init__(self, denoiser, config, level, summary, total, on_progress):
+        self.denoiser, self.config, self.level, self.summary = denoiser, config, level, summary
+        self.total, self.on_progress = total, on_progress
+        self.batch_size = denoiser.config.batch_size  # a passed-in Denoiser keeps its own
+        self.lookahead = self.batch_size + 2
+        self.reads: deque[tuple[Job, Future]] = deque()
+        self.writes: deque[tuple[FileResult, Future]] = deque()
+        self.waiting: dict[tuple[int, int], list[_Waiting]] = {}
+
+    def run(self, jobs: list[Job]) -> None:
+        started = time.perf_counter()
+        model_seconds_before = self.denoiser.model_seconds
+        self._report()
+        job_iterator = iter(jobs)
+        with ThreadPoolExecutor(_IO_THREADS, thread_name_prefix="facedenoise-io") as self.pool:
+            self._read_ahead(job_iterator)
+            while self.reads:
+                job, read = self.reads.popleft()
+                self._read_ahead(job_iterator)
+                self._take(job, read)
+                self._collect_writes(limit=self.lookahead)
+            for size in list(self.waiting):
+                self._flush(size)
+            self._collect_writes(limit=0)
+        self.summary.seconds = time.perf_counter() - started
+        self.summary.model_seconds = self.denoiser.model_seconds - model_seconds_before
+
+    def _read_ahead(self, job_iterator) -> None:
+        for job in itertools.islice(job_iterator, self.lookahead - len(self.reads)):
+            self.reads.append((job, self.pool.submit(_read, job.source, self.config.max_pixels)))
+
+    def _take(self, job: Job, read: Future) -> None:
+        try:
+            stored = read.result()
+            if self.denoiser.needs_tiles(stored.shape):
+                self._take_large(job, stored)
+                return
+            image = image_from_array(stored, str(job.source))
+            level = self.denoiser.noise_level_for(image.pixels, self.level)
+        except FaceDenoiseError as error:
+            self._fail(job, str(error))
+            return
+        size = image.pixels.shape[:2]
+        self.waiting.setdefault(size, []).append(_Waiting(job, image, level))
+        if len(self.waiting[size]) >= self.batch_size:
+            self._flush(size)
+        elif sum(map(len, self.waiting.values())) > _MAX_WAITING_BATCHES * self.batch_size:
+            self._flush(max(self.waiting, key=lambda key: len(self.waiting[key])))
+
+    def _take_large(self, job: Job, stored: np.ndarray) -> None:
+        clean, level = self.denoiser.denoise_stored(stored, self.level, str(job.source))
+        image = image_from_array(clean, str(job.source))
+        self._write(job, image, image.pixels, level)
+
+    def _flush(self, size: tuple[int, int]) -> None:
+        group = self.waiting.pop(size)
+        outputs = self.denoiser.denoise_batch(
+            [entry.image.pixels for entry in group],
+            [AUTO if entry.level is None else entry.level for entry in group],
+        )
+        for entry, clean in zip(group, outputs, strict=True):
+            self._write(entry.job, entry.image, clean, entry.level)
+
+    def _write(self, job: Job, image: LoadedImage, clean: np.ndarray, level) -> None:
+        options = dict(
+            dtype=image.dtype,
+            grey=image.grey,
+            alpha=image.alpha,
+            jpeg_quality=self.config.jpeg_quality,
+        )
+        estimated = level is not None and self.level == AUTO
+        result = FileResult(job.source, job.target, "", level, estimated)
+        self.writes.append((result, self.pool.submit(_write_file, job.target, clean, options)))
+
+    def _collect_writes(self, limit: int) -> None:
+        """Record finished writes; wait for the oldest while more than `limit` are queued."""
+        while self.writes and (len(self.writes) > limit or self.writes[0][1].done()):
+            result, write = self.writes.popleft()
+            try:
+                write.result()
+            except FaceDenoiseError as error:
+                self._fail(Job(result.source, result.target), str(error))
+                continue
+            self.summary.done.append(result)
+            self._report()
+
+    def _fail(self, job: Job, message: str) -> None:
+        self.summary.failed.append(FileResult(job.source, job.target, message))
+        self._report()
+
+    def _report(self) -> None:
+        if self.on_progress is not None:
+            self.on_progress(len(self.summary.done) + len(self.summary.failed), self.total)
+
+
+def _read(path: Path, max_pixels: int) -> np.ndarray:
+    """The stored array of an image file, refused when it holds more than `max_pixels`."""
+    stored = read_stored(path)
+    height, width = stored.shape[:2]
+    if height * width > max_pixels:
+        raise FaceDenoiseError(
+            f"{path} has {width}x{height} = {height * width / 1e6:.1f} megapixels, more than "
+            f"--max-pixels {max_pixels / 1e6:g} megapixels; raise --max-pixels to denoise it."
+        )
+    return stored
+
+
+def _write_file(target: Path, clean: np.ndarray, options: dict) -> None:
+    try:
+        write_image(target, clean, **options)
+    except OSError as error:
+        raise FaceDenoiseError(f"Cannot write {target}: {error.strerror or error}.") from error
