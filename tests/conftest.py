@@ -23,14 +23,29 @@ def sample_faces() -> list[Path]:
 
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory) -> Path:
-    """A run folder with an untrained width-4 `unet` (best.keras + config.json)."""
+    """A run folder with an untrained width-4 `unet` without a noise input (one input)."""
+    from facedenoise.config import ModelConfig
+
+    return _tiny_run(tmp_path_factory, ModelConfig(arch="unet", width=4, depth=2,
+                                                   noise_input=False))
+
+
+@pytest.fixture(scope="session")
+def tiny_conditional_run(tmp_path_factory) -> Path:
+    """A run folder with an untrained width-4 noise-conditional `resunet` (two inputs)."""
+    from facedenoise.config import ModelConfig
+
+    return _tiny_run(tmp_path_factory, ModelConfig(arch="resunet", width=4, depth=2))
+
+
+def _tiny_run(tmp_path_factory, model_config) -> Path:
     from facedenoise import __version__
-    from facedenoise.config import ModelConfig, RunConfig, save_run_config
+    from facedenoise.config import RunConfig, save_run_config
     from facedenoise.models import build_model
 
-    run_dir = tmp_path_factory.mktemp("runs") / "20260101-000000-unet"
+    run_dir = tmp_path_factory.mktemp("runs") / f"20260101-000000-{model_config.arch}"
     run_dir.mkdir()
-    config = RunConfig(model=ModelConfig(arch="unet", width=4, depth=2), version=__version__)
+    config = RunConfig(model=model_config, version=__version__)
     build_model(config.model).save(run_dir / "best.keras")
     save_run_config(config, run_dir / "config.json")
     return run_dir

@@ -1,4 +1,8 @@
-"""Keras callbacks that make a run folder resumable, time-bounded and pleasant to watch."""
+"""Keras callbacks that make a run folder resumable, time-bounded and observable.
+
+Nothing here prints: progress leaves through `ProgressForwarder`'s plain callbacks, and the
+command line draws it.
+"""
 
 from __future__ import annotations
 
@@ -9,19 +13,48 @@ import time
 from pathlib import Path
 
 import keras
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+import numpy as np
 
+from facedenoise.errors import FaceDenoiseError
 from facedenoise.fileio import atomic_path, atomic_write_text
 
 STATE = "state.json"
 HISTORY = "history.csv"
 CURVES = "training_curves.png"
+CLOCKS = {"wall": time.monotonic, "cpu": time.process_time}
 
 
 def load_state(run_dir: Path) -> dict:
     """The progress a run saved after its last finished epoch ({} for a new run)."""
     path = Path(run_dir) / STATE
-    return json.loads(path.read_text()) if path.is_file() else {}
+    if not path.is_file():
+        return {}
+    try:
+        state = json.loads(path.read_text())
+        if not isinstance(state, dict) or int(state.get("epoch", 0)) < 0:
+            raise ValueError("not a progress record")
+        return state
+    except (OSError, ValueError, TypeError) as error:
+        raise FaceDenoiseError(
+            f"{path} is damaged ({error}); restore it or start a new run with --init "
+            f"{Path(run_dir) / 'last.keras'}."
+        ) from None
+
+
+def read_history(path: Path) -> list[dict]:
+    """The rows of a history.csv ([] when there is none); FaceDenoiseError when damaged."""
+    if not Path(path).is_file():
+        return []
+    try:
+        with Path(path).open(newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        for row in rows:
+            row["epoch"] = int(row["epoch"])
+        return rows
+    except (OSError, ValueError, KeyError, TypeError, csv.Error) as error:
+        raise FaceDenoiseError(
+            f"{path} is damaged ({error}); delete it to start the history afresh."
+        ) from None
 
 
 class RunCheckpoint(keras.callbacks.Callback):
@@ -31,10 +64,11 @@ class RunCheckpoint(keras.callbacks.Callback):
 
     One callback instead of ModelCheckpoint + EarlyStopping + CSVLogger because those reset
     their best value and counters at every `fit`, which would break `--resume`.
+    clock: "wall" or "cpu" (this process's CPU seconds), what the time limit counts.
     """
 
     def __init__(self, run_dir: Path, patience: int, time_limit_seconds: float | None,
-                 state: dict):
+                 state: dict, clock: str = "wall"):
         super().__init__()
         self.run_dir = Path(run_dir)
         self.patience = patience
@@ -42,12 +76,14 @@ class RunCheckpoint(keras.callbacks.Callback):
         self.best = state.get("best_val_loss", math.inf)
         self.best_epoch = state.get("best_epoch", 0)
         self.wait = state.get("wait", 0)
+        self.epochs_done = state.get("epoch", 0)
         self.elapsed_before = state.get("elapsed_seconds", 0.0)
         self.stop_reason = None
-        self.started = time.monotonic()
+        self.clock = CLOCKS[clock]
+        self.started = self.clock()
 
     def elapsed(self) -> float:
-        return self.elapsed_before + time.monotonic() - self.started
+        return self.elapsed_before + self.clock() - self.started
 
     def on_train_batch_end(self, batch, logs=None):
         if self.time_limit_seconds is not None and self.elapsed() >= self.time_limit_seconds:
@@ -56,21 +92,31 @@ class RunCheckpoint(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs = dict(logs or {})
-        val_loss = logs.get("val_loss", logs.get("loss", math.inf))
-        improved = val_loss < self.best
-        if improved:
-            self.best, self.best_epoch, self.wait = float(val_loss), epoch + 1, 0
+        if "val_loss" not in logs:
+            raise FaceDenoiseError("Training produced no validation loss; is the val split empty?")
+        if logs["val_loss"] < self.best:
+            self.best, self.best_epoch, self.wait = float(logs["val_loss"]), epoch + 1, 0
             _save_model(self.model, self.run_dir / "best.keras")
         else:
             self.wait += 1
             if self.wait >= self.patience:
                 self.stop_reason = f"no validation gain for {self.patience} epochs"
                 self.model.stop_training = True
+        self.epochs_done = epoch + 1
         _save_model(self.model, self.run_dir / "last.keras")
         history = _append_history(self.run_dir / HISTORY, epoch + 1, logs, self.elapsed())
-        plot_curves(history, self.run_dir / CURVES)
+        plot_curves(history, self.run_dir / CURVES, self.best_epoch)
+        self._save_state()
+
+    def save_interrupted(self) -> None:
+        """Save the weights and optimizer mid-epoch (Ctrl-C): `--resume` restarts that epoch
+        from them, so even a run stopped in its first epoch loses nothing."""
+        _save_model(self.model, self.run_dir / "last.keras")
+        self._save_state()
+
+    def _save_state(self) -> None:
         state = {
-            "epoch": epoch + 1,
+            "epoch": self.epochs_done,
             "best_val_loss": self.best,
             "best_epoch": self.best_epoch,
             "wait": self.wait,
@@ -88,10 +134,7 @@ def _save_model(model: keras.Model, path: Path) -> None:
 def _append_history(path: Path, epoch: int, logs: dict, elapsed: float) -> list[dict]:
     """Rewrite history.csv with this epoch's row (dropping rows of epochs >= it, which a
     resumed run repeats); returns all rows."""
-    rows = []
-    if path.is_file():
-        with path.open(newline="") as handle:
-            rows = [row for row in csv.DictReader(handle) if int(row["epoch"]) < epoch]
+    rows = [row for row in read_history(path) if row["epoch"] < epoch]
     row = {"epoch": epoch, "elapsed_seconds": round(elapsed, 1)}
     row.update({key: float(value) for key, value in sorted(logs.items())})
     rows.append(row)
@@ -103,33 +146,99 @@ def _append_history(path: Path, epoch: int, logs: dict, elapsed: float) -> list[
     return rows
 
 
-def plot_curves(history: list[dict], path: Path) -> None:
-    """Loss (train and validation) and validation PSNR per epoch, side by side."""
+def _series(history: list[dict], key: str) -> tuple[list[int], list[float]]:
+    pairs = [(int(row["epoch"]), float(row[key])) for row in history
+             if row.get(key) not in (None, "")]
+    return [epoch for epoch, _ in pairs], [value for _, value in pairs]
+
+
+def plot_curves(history: list[dict], path: Path, best_epoch: int = 0) -> None:
+    """Loss (train and validation, log scale) and validation PSNR per epoch, side by side,
+    with the best epoch marked; PSNR at extra noise levels when the history has them."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import LogFormatterSciNotation, MaxNLocator
 
-    epochs = [int(row["epoch"]) for row in history]
-    figure, (loss_axis, psnr_axis) = plt.subplots(1, 2, figsize=(10, 3.8))
+    figure, (loss_axis, psnr_axis) = plt.subplots(1, 2, figsize=(11, 4))
     for key, label in (("loss", "train"), ("val_loss", "validation")):
-        values = [float(row[key]) for row in history if row.get(key) not in (None, "")]
-        if len(values) == len(epochs):
-            loss_axis.plot(epochs, values, marker="o", label=label)
+        epochs, values = _series(history, key)
+        if values:
+            loss_axis.plot(epochs, values, marker="o", markersize=3, label=label)
     loss_axis.set(xlabel="epoch", ylabel="loss", title="Loss", yscale="log")
-    loss_axis.legend()
-    for key, label in (("psnr", "train (fresh noise)"), ("val_psnr", "validation")):
-        values = [float(row[key]) for row in history if row.get(key) not in (None, "")]
-        if len(values) == len(epochs):
-            psnr_axis.plot(epochs, values, marker="o", label=label)
+    loss_axis.yaxis.set_major_formatter(LogFormatterSciNotation(labelOnlyBase=False))
+    psnr_keys = [("psnr", "train (fresh noise)"), ("val_psnr", "validation")]
+    psnr_keys += [(key, f"validation, level {key.removeprefix('val_psnr_at_')}")
+                  for key in (history[-1] if history else {}) if key.startswith("val_psnr_at_")]
+    for key, label in psnr_keys:
+        epochs, values = _series(history, key)
+        if values:
+            psnr_axis.plot(epochs, values, marker="o", markersize=3, label=label)
     psnr_axis.set(xlabel="epoch", ylabel="PSNR (dB)", title="PSNR")
-    psnr_axis.legend()
     for axis in (loss_axis, psnr_axis):
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if best_epoch:
+            axis.axvline(best_epoch, color="grey", linestyle="--", linewidth=1,
+                         label=f"best epoch ({best_epoch})")
         axis.grid(alpha=0.3)
+        axis.legend(fontsize=8)
     figure.tight_layout()
     with atomic_path(path) as temp_path:
         figure.savefig(temp_path, dpi=100)
     plt.close(figure)
+
+
+class LevelValidation(keras.callbacks.Callback):
+    """Validation PSNR at other noise levels than the prepared files', for models trained on
+    a range: adds `val_psnr_at_<level>` to each epoch's logs (before RunCheckpoint writes
+    them). The noise is drawn once, seeded, so every epoch sees the same noisy images.
+
+    images: clean float32 HxWx3 [0, 1] validation images (all the same size).
+    """
+
+    def __init__(self, images: list[np.ndarray], levels: tuple[float, ...], seed: int):
+        super().__init__()
+        from facedenoise.noise import add_gaussian_noise
+
+        self.clean = np.stack(images).astype(np.float32)
+        rng = np.random.default_rng(seed)
+        self.noisy = {level: add_gaussian_noise(self.clean, level, rng) for level in levels}
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None:
+            return
+        for level, noisy in self.noisy.items():
+            levels = np.full((len(noisy), 1), level, np.float32)
+            restored = self.model.predict([noisy, levels], batch_size=16, verbose=0)
+            mse = np.mean((restored - self.clean) ** 2, axis=(1, 2, 3))
+            psnr = 10 * np.log10(1 / np.maximum(mse, 1e-10))
+            logs[f"val_psnr_at_{level:g}"] = float(np.mean(psnr))
+
+
+class ProgressForwarder(keras.callbacks.Callback):
+    """Hand training progress to plain functions: on_batch(epoch, step, logs) after each
+    batch (epoch and step count from 1) and on_epoch(epoch, logs) after each epoch."""
+
+    def __init__(self, on_batch=None, on_epoch=None):
+        super().__init__()
+        self.on_batch, self.on_epoch = on_batch, on_epoch
+        self.epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch + 1
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.on_batch is not None:
+            self.on_batch(self.epoch, batch + 1, _floats(logs))
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.on_epoch is not None:
+            self.on_epoch(epoch + 1, _floats(logs))
+
+
+def _floats(logs) -> dict:
+    return {key: float(value) for key, value in (logs or {}).items()}
 
 
 class CosineSchedule(keras.callbacks.Callback):
@@ -165,55 +274,3 @@ class CosineSchedule(keras.callbacks.Callback):
         self.model.optimizer.learning_rate.assign(
             self.learning_rate(step, self.checkpoint.elapsed())
         )
-
-
-class RichProgress(keras.callbacks.Callback):
-    """One rich progress bar per epoch: step, loss, last validation PSNR, images/s, ETA."""
-
-    def __init__(self, epochs: int, steps_per_epoch: int, batch_size: int, console=None):
-        super().__init__()
-        self.epochs = epochs
-        self.steps_per_epoch = steps_per_epoch
-        self.batch_size = batch_size
-        self.val_psnr = "-"
-        self.progress = Progress(
-            TextColumn("[bold]epoch {task.fields[epoch]}/{task.fields[epochs]}"),
-            BarColumn(),
-            TextColumn("{task.completed}/{task.total}"),
-            TextColumn("loss {task.fields[loss]}"),
-            TextColumn("val PSNR {task.fields[val_psnr]}"),
-            TextColumn("{task.fields[speed]} img/s"),
-            TimeRemainingColumn(),
-            console=console,
-            transient=False,
-        )
-        self.task = None
-        self.epoch_start = 0.0
-
-    def on_train_begin(self, logs=None):
-        self.progress.start()
-
-    def on_train_end(self, logs=None):
-        self.progress.stop()
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch_start = time.monotonic()
-        self.task = self.progress.add_task(
-            "train", total=self.steps_per_epoch, epoch=epoch + 1, epochs=self.epochs,
-            loss="-", val_psnr=self.val_psnr, speed="-",
-        )
-
-    def on_train_batch_end(self, batch, logs=None):
-        seconds = max(1e-9, time.monotonic() - self.epoch_start)
-        speed = (batch + 1) * self.batch_size / seconds
-        loss = (logs or {}).get("loss")
-        self.progress.update(
-            self.task, completed=batch + 1, speed=f"{speed:.1f}",
-            loss="-" if loss is None else f"{float(loss):.5f}",
-        )
-
-    def on_epoch_end(self, epoch, logs=None):
-        value = (logs or {}).get("val_psnr")
-        if value is not None:
-            self.val_psnr = f"{float(value):.2f} dB"
-        self.progress.update(self.task, val_psnr=self.val_psnr)

@@ -20,10 +20,21 @@ RUNS_DIR = "runs"  # the folder that holds run folders, for every command
 # Largest image any command decodes (width x height), checked from the header before decoding:
 # 100 megapixels is above any camera photo people denoise, and bounds one decode's memory.
 MAX_PIXELS = 100_000_000
+# Largest image file or archive member read (bytes), checked before reading and while reading
+# in chunks: an uncompressed 16-bit RGBA TIFF at MAX_PIXELS is 800 MB, no real photo is larger.
+MAX_FILE_BYTES = 1 << 30
 # Noise levels are the std of the Gaussian noise before clipping, in [0, 1] units (0.3 is
 # the mission's 76.5/255). Inputs and options accept levels in this closed range.
 NOISE_LEVEL_RANGE = (0.0, 1.0)
 AUTO = "auto"  # --noise-level auto: estimate each image's level
+
+
+# Choices, here so that commands can check them before importing TensorFlow.
+ARCHITECTURES = ("resunet", "nafunet", "unet", "original")
+LOSSES = ("mse", "l1", "charbonnier")
+SCHEDULES = ("cosine", "plateau", "constant")
+STRATEGIES = ("auto", "none", "mirrored", "multiworker")
+CLOCKS = ("wall", "cpu")
 
 
 @dataclass(frozen=True)
@@ -47,7 +58,12 @@ class ModelConfig:
     arch: str = "unet"
     width: int = 32  # channels at the first level; doubles at each level below
     depth: int = 4  # number of resolution levels (3 downsamplings)
-    convs_per_level: int = 2  # 3x3 convolutions per level (called `blocks` before 0.2)
+    convs_per_level: int = 2  # `unet`: 3x3 convolutions per level (called `blocks` before 0.2)
+    blocks_per_level: int = 1  # residual/NAF blocks per level, encoder and decoder each
+    middle_blocks: int = 2  # blocks at the lowest resolution
+    # A second input, the noise level per image (N, 1), concatenated as a constant map. Runs
+    # written before noise-conditional models existed load with False (see load_run_config).
+    noise_input: bool = True
 
 
 @dataclass(frozen=True)
@@ -74,6 +90,9 @@ class TrainConfig:
     color_jitter: bool = False  # small brightness/contrast changes
     seed: int = 42
     time_limit_minutes: float | None = None
+    # What the time limit counts: "wall" clock, or "cpu" seconds of this process (fair
+    # equal-budget comparisons on a machine shared with other jobs).
+    time_limit_clock: str = "wall"
     mixed_precision: bool | None = None  # None: on when a GPU is present
     jit_compile: bool | None = None  # None: on when a GPU is present
     strategy: str = "auto"  # auto | none | mirrored | multiworker
@@ -117,6 +136,51 @@ class RunConfig:
     version: str = ""
 
 
+def check_model_config(config: ModelConfig) -> None:
+    """Raise FaceDenoiseError for a model no builder can make."""
+    from facedenoise.errors import check_choice
+
+    check_choice("architecture", config.arch, ARCHITECTURES)
+    sizes = (config.width, config.depth, config.convs_per_level, config.blocks_per_level)
+    if min(sizes) < 1 or config.middle_blocks < 0 or config.depth > 6:
+        raise FaceDenoiseError(
+            "Model width, depth (up to 6), convs_per_level and blocks_per_level must be at "
+            "least 1, middle_blocks at least 0."
+        )
+
+
+def check_train_config(config: TrainConfig) -> None:
+    """Raise FaceDenoiseError for training settings no run can use."""
+    import math
+
+    from facedenoise.errors import check_choice
+
+    check_choice("loss", config.loss, LOSSES)
+    check_choice("schedule", config.schedule, SCHEDULES)
+    check_choice("strategy", config.strategy, STRATEGIES)
+    check_choice("time-limit clock", config.time_limit_clock, CLOCKS)
+    low, high = NOISE_LEVEL_RANGE
+    if config.noise_factor is not None and not low < config.noise_factor <= high:
+        raise FaceDenoiseError(
+            f"--noise-factor must lie in ({low:g}, {high:g}], not {config.noise_factor}."
+        )
+    if config.noise_range is not None:
+        start, end = config.noise_range
+        if not (math.isfinite(start) and math.isfinite(end) and low <= start < end <= high):
+            raise FaceDenoiseError(
+                f"--noise-range must be LOW:HIGH with {low:g} <= LOW < HIGH <= {high:g}, "
+                f"not {start}:{end}."
+            )
+    if not 0.0 <= config.clean_fraction < 1.0:
+        raise FaceDenoiseError(f"--clean-fraction must lie in [0, 1), not {config.clean_fraction}.")
+    if min(config.epochs, config.batch_size, config.patience) < 1 or not (
+        math.isfinite(config.lr) and config.lr >= 0
+    ):
+        raise FaceDenoiseError("Epochs, batch size and patience must be at least 1, lr >= 0.")
+    if config.time_limit_minutes is not None and not config.time_limit_minutes > 0:
+        raise FaceDenoiseError("--time-limit must be a positive number of minutes.")
+
+
 def to_dict(config) -> dict:
     """A JSON-ready dict of any of the dataclasses above."""
     return dataclasses.asdict(config)
@@ -132,6 +196,14 @@ def _from_dict(cls, values: dict):
     return cls(**{key: value for key, value in values.items() if key in known})
 
 
+def _train_from_dict(values: dict) -> TrainConfig:
+    config = _from_dict(TrainConfig, values)
+    if config.noise_range is not None:
+        low, high = config.noise_range  # JSON gives a list
+        config = dataclasses.replace(config, noise_range=(float(low), float(high)))
+    return config
+
+
 def save_run_config(config: RunConfig, path: Path) -> None:
     """Write `config` as JSON to `path` atomically."""
     from facedenoise.fileio import atomic_write_text
@@ -144,8 +216,8 @@ def load_run_config(path: Path) -> RunConfig:
     try:
         values = json.loads(Path(path).read_text())
         return RunConfig(
-            model=_from_dict(ModelConfig, values.get("model", {})),
-            train=_from_dict(TrainConfig, values.get("train", {})),
+            model=_from_dict(ModelConfig, {"noise_input": False, **values.get("model", {})}),
+            train=_train_from_dict(values.get("train", {})),
             noise_factor=values.get("noise_factor", NOISE_FACTOR),
             manifest_sha256=values.get("manifest_sha256"),
             data_dir=values.get("data_dir"),

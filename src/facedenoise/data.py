@@ -50,10 +50,25 @@ def augment(image, seeds, config: TrainConfig):
     return image
 
 
-def add_noise(clean, seed, noise_factor: float):
-    """noisy = clip(clean + noise_factor * N(0, 1), 0, 1), per pixel and channel."""
+def add_noise(clean, seed, noise_factor):
+    """noisy = clip(clean + noise_factor * N(0, 1), 0, 1), per pixel and channel.
+
+    noise_factor: a float or a scalar float32 tensor (one image's level).
+    """
     noise = tf.random.stateless_normal(tf.shape(clean), seed=seed, dtype=clean.dtype)
     return tf.clip_by_value(clean + noise_factor * noise, 0.0, 1.0)
+
+
+def draw_noise_level(seed, noise_range: tuple[float, float], clean_fraction: float):
+    """One image's noise level: 0 with probability `clean_fraction`, else uniform in range.
+
+    seed: int64 tensor (2,). Returns a scalar float32 tensor. Level-0 images teach a
+    noise-conditional model to hand clean photos back untouched.
+    """
+    low, high = noise_range
+    draws = tf.random.stateless_uniform((2,), seed=seed, dtype=tf.float32)
+    level = low + (high - low) * draws[0]
+    return tf.where(draws[1] < clean_fraction, tf.constant(0.0), level)
 
 
 def decoded_images(paths: list[Path], cache_file: Path | None = None) -> tf.data.Dataset:
@@ -97,10 +112,14 @@ def training_dataset(
     config: TrainConfig,
     noise_factor: float,
     cache_dir: Path | None = None,
+    with_level: bool = False,
 ) -> tuple[tf.data.Dataset, int]:
     """An endless dataset of (noisy, clean) float32 batches and the number of train images.
 
-    Every batch gets fresh noise; batches have `config.batch_size` (global) images.
+    Every batch gets fresh noise; batches have `config.batch_size` (global) images. With
+    `config.noise_range` each image gets its own level (see `draw_noise_level`), else
+    `noise_factor`. `with_level`: yield ((noisy, level), clean) with level of shape (1,), for
+    a noise-conditional model.
     """
     paths = clean_files(data_dir, "train")
     if config.extra_train:
@@ -112,20 +131,31 @@ def training_dataset(
         cache_file = cache_dir / "train-cache"
     images = decoded_images(paths, cache_file).repeat()
     images = images.shuffle(min(len(paths), 10_000), seed=config.seed)
-    seeds = tf.data.Dataset.random(seed=config.seed).batch(10)  # 5 stateless seeds a sample
+    seeds = tf.data.Dataset.random(seed=config.seed).batch(12)  # 6 stateless seeds a sample
 
     def make_pair(image, numbers):
-        numbers = tf.reshape(numbers, (5, 2))
+        numbers = tf.reshape(numbers, (6, 2))
         clean = augment(image, numbers[:4], config)
-        return add_noise(clean, numbers[4], noise_factor), clean
+        if config.noise_range is None:
+            level = tf.constant(noise_factor, tf.float32)
+        else:
+            level = draw_noise_level(numbers[5], config.noise_range, config.clean_fraction)
+        noisy = add_noise(clean, numbers[4], level)
+        return ((noisy, tf.reshape(level, (1,))), clean) if with_level else (noisy, clean)
 
     dataset = tf.data.Dataset.zip((images, seeds)).map(make_pair, num_parallel_calls=AUTOTUNE)
     dataset = dataset.batch(config.batch_size, drop_remainder=True)
     return dataset.prefetch(AUTOTUNE), len(paths)
 
 
-def pairs_dataset(data_dir: Path, split: str, batch_size: int) -> tf.data.Dataset:
-    """The fixed (noisy, clean) float32 pairs that `prepare` wrote for `split`, batched."""
+def pairs_dataset(
+    data_dir: Path, split: str, batch_size: int, level: float | None = None
+) -> tf.data.Dataset:
+    """The fixed (noisy, clean) float32 pairs that `prepare` wrote for `split`, batched.
+
+    level: for a noise-conditional model, the files' noise level; the dataset then yields
+    ((noisy, level), clean) with level of shape (1,).
+    """
     pairs = split_pairs(data_dir, split)
     noisy = [str(noisy_path) for noisy_path, _ in pairs]
     clean = [str(clean_path) for _, clean_path in pairs]
@@ -134,6 +164,18 @@ def pairs_dataset(data_dir: Path, split: str, batch_size: int) -> tf.data.Datase
         lambda noisy_path, clean_path: (_decode_png(noisy_path), _decode_png(clean_path)),
         num_parallel_calls=AUTOTUNE,
     ).cache()
-    dataset = dataset.map(lambda noisy_image, clean_image: (_to_float(noisy_image),
-                                                            _to_float(clean_image)))
-    return dataset.batch(batch_size).prefetch(AUTOTUNE)
+    def to_pair(noisy_image, clean_image):
+        noisy_float, clean_float = _to_float(noisy_image), _to_float(clean_image)
+        if level is None:
+            return noisy_float, clean_float
+        return (noisy_float, tf.constant([level], tf.float32)), clean_float
+
+    return dataset.map(to_pair).batch(batch_size).prefetch(AUTOTUNE)
+
+
+def clean_images(data_dir: Path, split: str, limit: int | None = None) -> list:
+    """The clean float32 [0, 1] images of a prepared split (for sweeps over noise levels)."""
+    import numpy as np
+
+    paths = clean_files(data_dir, split)[:limit]
+    return [np.asarray(_to_float(_decode_png(str(path)))) for path in paths]

@@ -2,40 +2,66 @@
 
 A run folder holds everything needed to rebuild, resume or evaluate the model: config.json,
 best.keras, last.keras (with optimizer state), state.json, history.csv, training_curves.png
-and TensorBoard logs.
+and TensorBoard logs. Progress reaches the caller through plain callbacks (`on_start`,
+`on_batch`, `on_epoch`); nothing here prints.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
 import keras
 import tensorflow as tf
-from rich.table import Table
 
 from facedenoise import __version__
-from facedenoise.callbacks import CosineSchedule, RichProgress, RunCheckpoint, load_state
-from facedenoise.config import ModelConfig, RunConfig, TrainConfig, load_run_config, save_run_config
-from facedenoise.data import pairs_dataset, training_dataset
-from facedenoise.dataset import manifest_sha256, noise_factor_of
-from facedenoise.errors import FaceDenoiseError
+from facedenoise.callbacks import (
+    CosineSchedule,
+    LevelValidation,
+    ProgressForwarder,
+    RunCheckpoint,
+    load_state,
+)
+from facedenoise.config import (
+    LOSSES,
+    RUNS_DIR,
+    STRATEGIES,
+    ModelConfig,
+    RunConfig,
+    TrainConfig,
+    check_model_config,
+    check_train_config,
+    load_run_config,
+    save_run_config,
+)
+from facedenoise.data import clean_images, pairs_dataset, training_dataset
+from facedenoise.dataset import clean_files, manifest_sha256, noise_factor_of
+from facedenoise.errors import FaceDenoiseError, check_choice
 from facedenoise.metrics import psnr as psnr_per_image
 from facedenoise.metrics import ssim as ssim_per_image
-from facedenoise.models import ARCHITECTURES, build_model, count_macs
+from facedenoise.models import WITHOUT_NOISE_INPUT, build_model, takes_noise_level
 from facedenoise.runs import CONFIG, LAST
 
-LOSSES = ("mse", "l1", "charbonnier")
-SCHEDULES = ("cosine", "plateau", "constant")
-STRATEGIES = ("auto", "none", "mirrored", "multiworker")
+# With --noise-range, validation also reports PSNR at these levels (fixed seeded noise on the
+# clean validation images), besides the prepared noisy files' level.
+EXTRA_VALIDATION_LEVELS = (0.1, 0.5)
+EXTRA_VALIDATION_IMAGES = 200  # the first validation images: enough for a stable mean
+
+
+# A clean image handed back exactly has an infinite PSNR; in a batch mean it would hide
+# every other image, so the training metric caps each image's PSNR here.
+PSNR_CAP_DB = 100.0
 
 
 @keras.saving.register_keras_serializable(package="facedenoise")
 def psnr(y_true, y_pred):
-    """Mean PSNR (dB, max_val 1.0) of a batch, as a Keras metric."""
-    return tf.reduce_mean(psnr_per_image(y_true, y_pred))
+    """Mean PSNR (dB, max_val 1.0, each image capped at PSNR_CAP_DB) of a batch."""
+    return tf.reduce_mean(tf.minimum(psnr_per_image(y_true, y_pred), PSNR_CAP_DB))
 
 
 @keras.saving.register_keras_serializable(package="facedenoise")
@@ -52,15 +78,33 @@ def charbonnier(y_true, y_pred):
 
 
 def _loss(name: str):
-    losses = {"mse": "mean_squared_error", "l1": "mean_absolute_error", "charbonnier": charbonnier}
-    if name not in losses:
-        raise FaceDenoiseError(f"Unknown loss '{name}'; choose one of: {', '.join(LOSSES)}.")
-    return losses[name]
+    check_choice("loss", name, LOSSES)
+    return {"mse": "mean_squared_error", "l1": "mean_absolute_error",
+            "charbonnier": charbonnier}[name]
+
+
+def is_chief() -> bool:
+    """True unless TF_CONFIG names this process a non-chief worker of a multi-worker job.
+
+    Only the chief writes the run folder; the other workers write their (identical)
+    checkpoints to a temporary folder, as tf.distribute's multi-worker guide prescribes.
+    """
+    import json
+
+    spec = json.loads(os.environ.get("TF_CONFIG") or "{}")
+    task = spec.get("task", {})
+    if not task:
+        return True
+    if task.get("type") == "chief":
+        return True
+    has_chief = bool(spec.get("cluster", {}).get("chief"))
+    return task.get("type") == "worker" and task.get("index", 0) == 0 and not has_chief
 
 
 def make_strategy(name: str) -> tf.distribute.Strategy:
     """The tf.distribute strategy for `--strategy` (auto: mirrored with several GPUs,
     multi-worker when TF_CONFIG is set, else the default single-device strategy)."""
+    check_choice("strategy", name, STRATEGIES)
     gpus = tf.config.list_logical_devices("GPU")
     if name == "auto":
         if os.environ.get("TF_CONFIG"):
@@ -69,8 +113,6 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
             name = "mirrored"
         else:
             name = "none"
-    if name == "none":
-        return tf.distribute.get_strategy()
     if name == "mirrored":
         devices = [device.name for device in gpus] or [
             device.name for device in tf.config.list_logical_devices("CPU")
@@ -78,39 +120,20 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
         return tf.distribute.MirroredStrategy(devices=devices)
     if name == "multiworker":
         return tf.distribute.MultiWorkerMirroredStrategy()
-    raise FaceDenoiseError(f"Unknown strategy '{name}'; choose one of: {', '.join(STRATEGIES)}.")
+    return tf.distribute.get_strategy()
 
 
-def describe_model(model_config: ModelConfig, size: int = 128) -> Table:
-    """A table with the parameters and GMACs per size x size image of one configuration."""
-    model = build_model(model_config)
-    table = Table(title=f"{model_config.arch} (per {size}x{size} RGB image)")
-    table.add_column("parameters", justify="right")
-    table.add_column("GMACs", justify="right")
-    table.add_row(f"{model.count_params():,}", f"{count_macs(model, size) / 1e9:.2f}")
-    return table
+def _check_patch_size(data_dir: Path, config: TrainConfig) -> None:
+    if not config.patch_size:
+        return
+    from PIL import Image
 
-
-def architectures_table(size: int = 128) -> Table:
-    """Parameters and GMACs per image of every registered architecture (default settings)."""
-    table = Table(title=f"Architectures (cost per {size}x{size} RGB image)")
-    for column in ("name", "parameters", "GMACs"):
-        table.add_column(column, justify="left" if column == "name" else "right")
-    for name in ARCHITECTURES:
-        model = build_model(ModelConfig(arch=name))
-        table.add_row(name, f"{model.count_params():,}", f"{count_macs(model, size) / 1e9:.2f}")
-    return table
-
-
-def _check(train_config: TrainConfig) -> None:
-    _loss(train_config.loss)
-    if train_config.schedule not in SCHEDULES:
+    with Image.open(clean_files(data_dir, "train")[0]) as first:
+        smallest = min(first.size)
+    if config.patch_size > smallest:
         raise FaceDenoiseError(
-            f"Unknown schedule '{train_config.schedule}'; choose one of: {', '.join(SCHEDULES)}."
-        )
-    if train_config.strategy not in STRATEGIES:
-        raise FaceDenoiseError(
-            f"Unknown strategy '{train_config.strategy}'; choose one of: {', '.join(STRATEGIES)}."
+            f"--patch-size {config.patch_size} is larger than the training images "
+            f"({smallest} pixels); choose at most {smallest}."
         )
 
 
@@ -121,7 +144,13 @@ def _new_run_dir(runs_dir: Path, arch: str) -> Path:
     while run_dir.exists():
         suffix += 1
         run_dir = Path(runs_dir) / f"{stamp}-{arch}-{suffix}"
-    run_dir.mkdir(parents=True)
+    try:
+        run_dir.mkdir(parents=True)
+    except OSError as error:
+        raise FaceDenoiseError(
+            f"Cannot create the run folder {run_dir}: {error.strerror or error}; "
+            "choose another --runs."
+        ) from error
     return run_dir
 
 
@@ -145,11 +174,11 @@ def _compile(model: keras.Model, train_config: TrainConfig) -> None:
     )
 
 
-def _copy_weights(source: Path, model: keras.Model) -> None:
+def _copy_weights(source: str, model: keras.Model, runs_dir: Path) -> None:
     """Start `model` from the weights of a trained model of the same architecture."""
     from facedenoise.runs import load_model, resolve_model
 
-    trained = load_model(resolve_model(str(source), Path("runs")))
+    trained = load_model(resolve_model(source, Path(runs_dir)))
     shapes = [tuple(weight.shape) for weight in model.weights]
     if trained.name != model.name or shapes != [tuple(w.shape) for w in trained.weights]:
         raise FaceDenoiseError(
@@ -159,103 +188,200 @@ def _copy_weights(source: Path, model: keras.Model) -> None:
     model.set_weights(trained.get_weights())
 
 
-def _start_or_resume(data_dir, runs_dir, model_config, train_config, resume):
-    """Return (run_dir, RunConfig, state) for a fresh run or for `resume`."""
-    data_hash = manifest_sha256(data_dir)
-    if resume is None:
-        noise_factor = train_config.noise_factor or noise_factor_of(data_dir)
-        config = RunConfig(
-            model=model_config,
-            train=_use_accelerator_defaults(train_config),
-            noise_factor=noise_factor,
-            manifest_sha256=data_hash,
-            data_dir=str(Path(data_dir).resolve()),
-            version=__version__,
+def _fresh_config(data_dir: Path, model_config: ModelConfig, train_config: TrainConfig):
+    if model_config.arch in WITHOUT_NOISE_INPUT:
+        model_config = replace(model_config, noise_input=False)
+    build_model(model_config)  # fail on a bad architecture before creating a folder
+    if train_config.noise_range is not None and not model_config.noise_input:
+        raise FaceDenoiseError(
+            f"--noise-range needs a noise-conditional model; '{model_config.arch}' without a "
+            "noise input could not tell the levels apart. Drop --no-noise-input or the range."
         )
-        build_model(model_config)  # fail on a bad architecture before creating a folder
-        run_dir = _new_run_dir(runs_dir, model_config.arch)
-        save_run_config(config, run_dir / CONFIG)
-        return run_dir, config, {}
-    run_dir = Path(resume)
+    return RunConfig(
+        model=model_config,
+        train=_use_accelerator_defaults(train_config),
+        noise_factor=train_config.noise_factor or noise_factor_of(data_dir),
+        manifest_sha256=manifest_sha256(data_dir),
+        data_dir=str(Path(data_dir).resolve()),
+        version=__version__,
+    )
+
+
+def _resumed_config(run_dir: Path, data_dir: Path | None, epochs: int | None):
+    """(data_dir, RunConfig, state) of a run to resume; `epochs` may extend the run."""
     if not (run_dir / CONFIG).is_file() or not (run_dir / LAST).is_file():
         raise FaceDenoiseError(
-            f"{run_dir} is not a resumable run (needs {CONFIG} and {LAST} from a finished epoch)."
+            f"{run_dir} is not a resumable run (needs {CONFIG} and {LAST} from a finished "
+            "epoch or an interrupted one)."
         )
     config = load_run_config(run_dir / CONFIG)
-    if config.manifest_sha256 and config.manifest_sha256 != data_hash:
+    try:
+        check_model_config(config.model)
+        check_train_config(config.train)
+    except (FaceDenoiseError, TypeError, ValueError) as error:
+        raise FaceDenoiseError(
+            f"{run_dir / CONFIG} holds settings no run can use: {error}"
+        ) from None
+    data_dir = Path(data_dir if data_dir is not None else config.data_dir or "")
+    if config.manifest_sha256 and config.manifest_sha256 != manifest_sha256(data_dir):
         raise FaceDenoiseError(
             f"{data_dir} is not the dataset {run_dir} was trained on (manifest differs); "
             f"pass --data {config.data_dir}."
         )
-    return run_dir, config, load_state(run_dir)
+    state = load_state(run_dir)
+    done = state.get("epoch", 0)
+    if epochs is not None and epochs != config.train.epochs:
+        if epochs <= done:
+            raise FaceDenoiseError(
+                f"{run_dir} has done {done} epochs already; pass --epochs above {done} to "
+                "extend it, or start a new run from its weights with --init."
+            )
+        config = replace(config, train=replace(config.train, epochs=epochs))
+        state = {**state, "stop_reason": None, "wait": 0}
+        save_run_config(config, run_dir / CONFIG)
+    if state.get("stop_reason") or done >= config.train.epochs:
+        raise FaceDenoiseError(
+            f"{run_dir} has already finished ({done} epochs, {state.get('stop_reason') or 'all'}"
+            "); pass a larger --epochs to extend it, or start a new run with --init."
+        )
+    return data_dir, config, state
 
 
-def train(
-    data_dir: Path,
-    runs_dir: Path,
-    model_config: ModelConfig = ModelConfig(),
-    train_config: TrainConfig = TrainConfig(),
-    resume: Path | None = None,
-    console=None,
-) -> Path:
-    """Train (or resume) a denoiser on a prepared dataset; returns the run folder.
-
-    Images are float [0, 1]; the loss compares the model's output with the clean image.
-    """
-    _check(train_config)
-    run_dir, config, state = _start_or_resume(
-        data_dir, runs_dir, model_config, train_config, resume
-    )
-    settings = config.train
-    done_epochs = state.get("epoch", 0)
-    if state.get("stop_reason") or done_epochs >= settings.epochs:
-        raise FaceDenoiseError(f"{run_dir} has already finished ({done_epochs} epochs).")
-
-    keras.utils.set_random_seed(settings.seed)
-    if settings.mixed_precision:
+@contextlib.contextmanager
+def _precision_policy(mixed: bool):
+    """Set the mixed-precision policy for one run and restore the caller's afterwards."""
+    previous = keras.mixed_precision.global_policy()
+    if mixed:
         keras.mixed_precision.set_global_policy("mixed_float16")
-    strategy = make_strategy(settings.strategy)
-    train_data, train_count = training_dataset(
-        data_dir, settings, config.noise_factor, cache_dir=run_dir / "cache"
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
+def _callbacks(run_dir, config, state, steps_per_epoch, data_dir, hooks):
+    settings = config.train
+    time_limit = settings.time_limit_minutes * 60 if settings.time_limit_minutes else None
+    checkpoint = RunCheckpoint(run_dir, settings.patience, time_limit, state,
+                               clock=settings.time_limit_clock)
+    callbacks = []
+    if settings.noise_range is not None:
+        images = clean_images(data_dir, "val", limit=EXTRA_VALIDATION_IMAGES)
+        callbacks.append(LevelValidation(images, EXTRA_VALIDATION_LEVELS, settings.seed))
+    callbacks += [checkpoint, ProgressForwarder(**hooks)]
+    callbacks.append(
+        keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard"), write_graph=False)
     )
-    val_data = pairs_dataset(data_dir, "val", settings.batch_size)
-    steps_per_epoch = settings.steps_per_epoch or max(1, train_count // settings.batch_size)
+    if settings.schedule == "cosine":
+        total_steps = settings.epochs * steps_per_epoch
+        warmup = min(100, total_steps // 20)  # short: time-limited runs may take few steps
+        callbacks.append(CosineSchedule(settings.lr, total_steps, warmup, checkpoint, time_limit))
+    elif settings.schedule == "plateau":
+        patience = max(1, settings.patience // 3)
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(factor=0.5, patience=patience))
+    return checkpoint, callbacks
+
+
+def _model_for(run_dir, config, resume, strategy, runs_dir):
+    from facedenoise.runs import load_model
 
     with strategy.scope():
         if resume is None:
             model = build_model(config.model)
-            if settings.init_from:
-                _copy_weights(Path(settings.init_from), model)
-            _compile(model, settings)
-        else:
-            model = keras.saving.load_model(run_dir / LAST, compile=True)
+            if config.train.init_from:
+                _copy_weights(config.train.init_from, model, runs_dir)
+            _compile(model, config.train)
+            return model
+        model = load_model(run_dir / LAST, compile=True)
+        if model.optimizer is None:  # a last.keras saved without its optimizer
+            _compile(model, config.train)
+        return model
 
-    time_limit = settings.time_limit_minutes * 60 if settings.time_limit_minutes else None
-    checkpoint = RunCheckpoint(run_dir, settings.patience, time_limit, state)
-    callbacks = [
-        checkpoint,
-        RichProgress(settings.epochs, steps_per_epoch, settings.batch_size, console=console),
-        keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard"), write_graph=False),
-    ]
-    if settings.schedule == "cosine":
-        total_steps = settings.epochs * steps_per_epoch
-        warmup = min(100, total_steps // 20)  # short: time-limited runs may take few steps
-        callbacks.append(
-            CosineSchedule(settings.lr, total_steps, warmup, checkpoint, time_limit)
-        )
-    elif settings.schedule == "plateau":
-        patience = max(1, settings.patience // 3)
-        callbacks.append(keras.callbacks.ReduceLROnPlateau(factor=0.5, patience=patience))
 
-    model.fit(
-        train_data,
-        validation_data=val_data,
-        epochs=settings.epochs,
-        initial_epoch=done_epochs,
-        steps_per_epoch=steps_per_epoch,
-        callbacks=callbacks,
-        verbose=0,
-        shuffle=False,  # the dataset is already shuffled, with a seed
-    )
+def train(
+    data_dir: Path | None,
+    runs_dir: Path = Path(RUNS_DIR),
+    model_config: ModelConfig = ModelConfig(),
+    train_config: TrainConfig = TrainConfig(),
+    resume: Path | None = None,
+    *,
+    epochs: int | None = None,
+    on_start: Callable[[Path, dict], None] | None = None,
+    on_batch: Callable[[int, int, dict], None] | None = None,
+    on_epoch: Callable[[int, dict], None] | None = None,
+) -> Path:
+    """Train (or resume) a denoiser on a prepared dataset; returns the run folder.
+
+    Images are float [0, 1]; the loss compares the model's output with the clean image.
+    data_dir: the prepared dataset (None with `resume`: the run's own).
+    resume: a run folder to continue (its config wins; `epochs` may extend it).
+    on_start(run_dir, info): once the data and model are ready (info: epochs, done_epochs,
+        steps_per_epoch, batch_size); on_batch(epoch, step, logs); on_epoch(epoch, logs).
+    Ctrl-C saves last.keras and state.json before KeyboardInterrupt propagates, so even a run
+    stopped in its first epoch can be resumed; any other failure before the first checkpoint
+    removes the new run folder.
+    """
+    if resume is None:
+        check_train_config(train_config)
+        if data_dir is None:
+            raise FaceDenoiseError("Pass --data, the prepared dataset to train on.")
+        config = _fresh_config(Path(data_dir), model_config, train_config)
+        _check_patch_size(Path(data_dir), config.train)
+        run_dir = _new_run_dir(runs_dir, config.model.arch) if is_chief() else None
+        state = {}
+    else:
+        run_dir = Path(resume)
+        data_dir, config, state = _resumed_config(run_dir, data_dir, epochs)
+    if run_dir is None:  # a non-chief worker of a multi-worker job
+        import tempfile
+
+        run_dir = Path(tempfile.mkdtemp(prefix="facedenoise-worker-"))
+    if resume is None:
+        save_run_config(config, run_dir / CONFIG)
+    try:
+        with _precision_policy(bool(config.train.mixed_precision)):
+            _fit(Path(data_dir), run_dir, config, state, resume, runs_dir,
+                 dict(on_start=on_start, on_batch=on_batch, on_epoch=on_epoch))
+    except KeyboardInterrupt:
+        raise
+    except BaseException:
+        if resume is None and not (run_dir / LAST).exists():
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
     return run_dir
 
+
+def _fit(data_dir, run_dir, config, state, resume, runs_dir, hooks) -> None:
+    settings = config.train
+    keras.utils.set_random_seed(settings.seed)
+    strategy = make_strategy(settings.strategy)
+    model = _model_for(run_dir, config, resume, strategy, runs_dir)
+    conditional = takes_noise_level(model)
+    train_data, train_count = training_dataset(
+        data_dir, settings, config.noise_factor, cache_dir=run_dir / "cache",
+        with_level=conditional,
+    )
+    val_data = pairs_dataset(data_dir, "val", settings.batch_size,
+                             level=config.noise_factor if conditional else None)
+    steps_per_epoch = settings.steps_per_epoch or max(1, train_count // settings.batch_size)
+    on_start = hooks.pop("on_start")
+    checkpoint, callbacks = _callbacks(run_dir, config, state, steps_per_epoch, data_dir, hooks)
+    done_epochs = state.get("epoch", 0)
+    if on_start is not None:
+        on_start(run_dir, {"epochs": settings.epochs, "done_epochs": done_epochs,
+                           "steps_per_epoch": steps_per_epoch,
+                           "batch_size": settings.batch_size})
+    try:
+        model.fit(
+            train_data,
+            validation_data=val_data,
+            epochs=settings.epochs,
+            initial_epoch=done_epochs,
+            steps_per_epoch=steps_per_epoch,
+            callbacks=callbacks,
+            verbose=0,
+            shuffle=False,  # the dataset is already shuffled, with a seed
+        )
+    except KeyboardInterrupt:
+        checkpoint.save_interrupted()
+        raise

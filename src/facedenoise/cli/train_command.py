@@ -2,32 +2,62 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
-from facedenoise.cli.common import console, quiet_tensorflow, user_errors
-from facedenoise.config import ModelConfig, TrainConfig
+from facedenoise.cli.common import console, error_console, quiet_tensorflow, user_errors
+from facedenoise.config import DATA_DIR, RUNS_DIR, ModelConfig, TrainConfig
 
 MODEL = ModelConfig()
 TRAIN = TrainConfig()
 
 
+def parse_noise_range(text: str | None) -> tuple[float, float] | None:
+    """'LOW:HIGH' -> (low, high); None stays None. Bad text raises typer.BadParameter."""
+    if text is None:
+        return None
+    try:
+        low, high = (float(part) for part in text.split(":"))
+    except ValueError:
+        raise typer.BadParameter(f"'{text}' is not LOW:HIGH, e.g. 0:0.5.") from None
+    return low, high
+
+
 def train(
-    data: Annotated[Path, typer.Option(help="Prepared dataset (see facedenoise prepare).")] = Path(
-        "data"
-    ),
+    data: Annotated[
+        Path | None,
+        typer.Option(help=f"Prepared dataset (see facedenoise prepare). Default: {DATA_DIR}, "
+                     "or with --resume the run's own.", show_default=False),
+    ] = None,
     arch: Annotated[
-        str, typer.Option(help="Architecture: unet (default) or original (the notebook's).")
+        str,
+        typer.Option(help="Architecture: resunet, nafunet, unet or original (the notebook's; "
+                     "no noise-level input). See facedenoise models."),
     ] = MODEL.arch,
-    width: Annotated[int, typer.Option(min=1, help="unet: channels at the first level.")] = (
+    width: Annotated[int, typer.Option(min=1, help="Channels at the first level.")] = (
         MODEL.width
     ),
-    depth: Annotated[int, typer.Option(min=1, max=6, help="unet: resolution levels.")] = (
-        MODEL.depth
-    ),
-    epochs: Annotated[int, typer.Option(min=1, help="Total epochs.")] = TRAIN.epochs,
+    depth: Annotated[int, typer.Option(min=1, max=6, help="Resolution levels.")] = MODEL.depth,
+    blocks_per_level: Annotated[
+        int, typer.Option(min=1, help="resunet/nafunet: blocks per level, each side.")
+    ] = MODEL.blocks_per_level,
+    middle_blocks: Annotated[
+        int, typer.Option(min=0, help="resunet/nafunet: blocks at the lowest resolution.")
+    ] = MODEL.middle_blocks,
+    noise_input: Annotated[
+        bool,
+        typer.Option("--noise-input/--no-noise-input",
+                     help="Give the model the noise level as a second input."),
+    ] = MODEL.noise_input,
+    epochs: Annotated[
+        int | None,
+        typer.Option(min=1, help=f"Total epochs (default {TRAIN.epochs}; with --resume, a "
+                     "larger number extends the run).", show_default=False),
+    ] = None,
     batch_size: Annotated[
         int, typer.Option(min=1, help="Global batch size (split across devices).")
     ] = TRAIN.batch_size,
@@ -40,10 +70,13 @@ def train(
         int, typer.Option(min=1, help="Early stopping: epochs without validation gain.")
     ] = TRAIN.patience,
     patch_size: Annotated[
-        int | None, typer.Option(min=8, help="Train on random crops of this size.")
+        int | None,
+        typer.Option(min=8, help="Train on random crops of this many pixels a side.",
+                     show_default=False),
     ] = TRAIN.patch_size,
     steps_per_epoch: Annotated[
-        int | None, typer.Option(min=1, help="Batches per epoch (default: one pass).")
+        int | None,
+        typer.Option(min=1, help="Batches per epoch (default: one pass).", show_default=False),
     ] = TRAIN.steps_per_epoch,
     extra_train: Annotated[
         Path | None,
@@ -52,71 +85,177 @@ def train(
     ] = None,
     init: Annotated[
         str | None,
-        typer.Option(help="Start from these weights (run folder, .keras or 'starter'): fine-tune.",
-                     show_default=False),
+        typer.Option(help="Start from these weights (run folder, .keras, 'latest' or "
+                     "'starter'): fine-tune.", show_default=False),
     ] = None,
     noise_factor: Annotated[
-        float | None, typer.Option(min=0.0, help="Noise std (default: the dataset's).")
+        float | None,
+        typer.Option(help="Noise std on [0, 1] (default: the dataset's, 0.3).",
+                     show_default=False),
     ] = TRAIN.noise_factor,
-    flip: Annotated[bool, typer.Option(help="Random horizontal flips.")] = TRAIN.flip,
-    rotate: Annotated[bool, typer.Option(help="Random 90-degree rotations.")] = TRAIN.rotate,
+    noise_range: Annotated[
+        str | None,
+        typer.Option(help="LOW:HIGH, e.g. 0:0.5: a fresh noise level per image in this range "
+                     "(and --clean-fraction clean images), so one model serves every level.",
+                     show_default=False),
+    ] = None,
+    clean_fraction: Annotated[
+        float, typer.Option(help="With --noise-range: share of images left clean (level 0).")
+    ] = TRAIN.clean_fraction,
+    flip: Annotated[bool, typer.Option("--flip/--no-flip", help="Random horizontal flips.")] = (
+        TRAIN.flip
+    ),
+    rotate: Annotated[
+        bool, typer.Option("--rotate/--no-rotate", help="Random 90-degree rotations.")
+    ] = TRAIN.rotate,
     color_jitter: Annotated[
-        bool, typer.Option(help="Small random brightness/contrast changes.")
+        bool, typer.Option("--color-jitter/--no-color-jitter",
+                           help="Small random brightness/contrast changes.")
     ] = TRAIN.color_jitter,
     seed: Annotated[int, typer.Option(help="Seed of weights, shuffling and noise.")] = TRAIN.seed,
     time_limit: Annotated[
         float | None,
-        typer.Option(min=0.0, help="Stop cleanly after this many minutes, keeping best and last."),
+        typer.Option(min=0.0, help="Stop cleanly after this many minutes, keeping best and last.",
+                     show_default=False),
     ] = TRAIN.time_limit_minutes,
     mixed_precision: Annotated[
         bool | None,
-        typer.Option("--mixed-precision/--no-mixed-precision", help="Default: on with a GPU."),
+        typer.Option("--mixed-precision/--no-mixed-precision", help="Default: on with a GPU.",
+                     show_default=False),
     ] = TRAIN.mixed_precision,
     jit_compile: Annotated[
         bool | None,
-        typer.Option("--jit-compile/--no-jit-compile", help="XLA. Default: on with a GPU."),
+        typer.Option("--jit-compile/--no-jit-compile", help="XLA. Default: on with a GPU.",
+                     show_default=False),
     ] = TRAIN.jit_compile,
     strategy: Annotated[
         str, typer.Option(help="auto, none, mirrored (GPUs here) or multiworker (TF_CONFIG).")
     ] = TRAIN.strategy,
-    runs: Annotated[Path, typer.Option(help="Folder that holds run folders.")] = Path("runs"),
+    runs: Annotated[Path, typer.Option(help="Folder that holds run folders.")] = Path(RUNS_DIR),
     resume: Annotated[
-        Path | None, typer.Option(help="Continue an interrupted run folder.", show_default=False)
+        Path | None,
+        typer.Option(help="Continue an interrupted run folder (its settings win).",
+                     show_default=False),
     ] = None,
     dry_run: Annotated[
-        bool, typer.Option(help="Print the model's size and cost, train nothing.")
+        bool, typer.Option("--dry-run", help="Print the model's size and cost, train nothing.")
     ] = False,
 ) -> None:
     """Train a denoising U-Net; writes runs/<timestamp>-<arch>/ with the best and last model."""
-    quiet_tensorflow()
-    from facedenoise.train import describe_model
-    from facedenoise.train import train as run_train
-
-    model_config = ModelConfig(arch=arch, width=width, depth=depth)
+    model_config = ModelConfig(
+        arch=arch, width=width, depth=depth, blocks_per_level=blocks_per_level,
+        middle_blocks=middle_blocks, noise_input=noise_input,
+    )
     train_config = TrainConfig(
-        epochs=epochs,
-        batch_size=batch_size,
-        lr=lr,
-        loss=loss,
-        schedule=schedule,
-        patience=patience,
-        patch_size=patch_size,
-        steps_per_epoch=steps_per_epoch,
-        extra_train=str(extra_train) if extra_train else None,
-        init_from=init,
-        noise_factor=noise_factor,
-        flip=flip,
-        rotate=rotate,
-        color_jitter=color_jitter,
-        seed=seed,
-        time_limit_minutes=time_limit,
-        mixed_precision=mixed_precision,
-        jit_compile=jit_compile,
-        strategy=strategy,
+        epochs=epochs or TRAIN.epochs, batch_size=batch_size, lr=lr, loss=loss,
+        schedule=schedule, patience=patience, patch_size=patch_size,
+        steps_per_epoch=steps_per_epoch, extra_train=str(extra_train) if extra_train else None,
+        init_from=init, noise_factor=noise_factor, noise_range=parse_noise_range(noise_range),
+        clean_fraction=clean_fraction, flip=flip, rotate=rotate, color_jitter=color_jitter,
+        seed=seed, time_limit_minutes=time_limit, mixed_precision=mixed_precision,
+        jit_compile=jit_compile, strategy=strategy,
     )
     with user_errors():
+        _check_before_loading(model_config, train_config, data, resume)
         if dry_run:
-            console.print(describe_model(model_config))
+            _print_model(model_config)
             return
-        run_dir = run_train(data, runs, model_config, train_config, resume=resume)
-    console.print(f"[green]Run saved to[/] {run_dir}")
+        quiet_tensorflow()
+        from facedenoise.train import train as run_train
+
+        with _progress() as (hooks, started):
+            try:
+                run_dir = run_train(
+                    data if data is not None or resume else Path(DATA_DIR), runs,
+                    model_config, train_config, resume=resume, epochs=epochs, **hooks,
+                )
+            except KeyboardInterrupt:
+                hint = (f"Resume with: facedenoise train --resume {started[0]}" if started
+                        else "Nothing was saved.")
+                error_console.print(f"[yellow]Interrupted.[/] {escape(hint)}", highlight=False,
+                                    soft_wrap=True)
+                raise typer.Exit(130) from None
+    console.print(f"[green]Run saved to[/] {escape(str(run_dir))}", soft_wrap=True)
+
+
+def _check_before_loading(model_config, train_config, data, resume) -> None:
+    """Validate what can be validated without TensorFlow, so a typo costs no start-up."""
+    from facedenoise.errors import FaceDenoiseError
+
+    if resume is not None:
+        if not Path(resume).is_dir():
+            raise FaceDenoiseError(f"--resume {resume} is not a run folder.")
+        return
+    from facedenoise.config import check_model_config, check_train_config
+
+    check_model_config(model_config)
+    check_train_config(train_config)
+    folder = Path(data if data is not None else DATA_DIR)
+    if not (folder / "manifest.json").is_file():
+        raise FaceDenoiseError(
+            f"{folder} is not a prepared dataset (no manifest.json); run facedenoise prepare "
+            "first or pass --data."
+        )
+
+
+def _print_model(model_config: ModelConfig) -> None:
+    from rich.table import Table
+
+    quiet_tensorflow()
+    from facedenoise.models import describe
+
+    facts = describe(model_config)
+    table = Table(title=f"{model_config.arch} (per 128x128 RGB image)")
+    for column in ("parameters", "GMACs", "noise-level input"):
+        table.add_column(column, justify="right")
+    table.add_row(f"{facts['parameters']:,}", f"{facts['gmacs']:.2f}",
+                  "yes" if facts["noise_input"] else "no")
+    console.print(table)
+
+
+@contextlib.contextmanager
+def _progress():
+    """Yield (train()'s hooks, the run folder once known), drawing a rich bar per epoch."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    progress = Progress(
+        TextColumn("[bold]epoch {task.fields[epoch]}/{task.fields[epochs]}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TextColumn("loss {task.fields[loss]}"),
+        TextColumn("val PSNR {task.fields[val_psnr]}"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+        disable=not console.is_terminal,
+    )
+    plan: dict = {}
+    tasks: dict[int, int] = {}
+    last_psnr = ["-"]
+    started: list[Path] = []
+
+    def on_start(run_dir, info):
+        started.append(run_dir)
+        plan.update(info)
+        console.print(f"Training into {escape(str(run_dir))}", soft_wrap=True)
+
+    def on_batch(epoch, step, logs):
+        if epoch not in tasks:
+            tasks[epoch] = progress.add_task(
+                "train", total=plan["steps_per_epoch"], epoch=epoch, epochs=plan["epochs"],
+                loss="-", val_psnr=last_psnr[0])
+        loss = logs.get("loss")
+        progress.update(tasks[epoch], completed=step,
+                        loss="-" if loss is None else f"{loss:.5f}")
+
+    def on_epoch(epoch, logs):
+        if "val_psnr" in logs:
+            last_psnr[0] = f"{logs['val_psnr']:.2f} dB"
+        if epoch in tasks:
+            progress.update(tasks[epoch], val_psnr=last_psnr[0])
+        if not console.is_terminal:
+            console.print(f"epoch {epoch}: loss {logs.get('loss', float('nan')):.5f}, "
+                          f"val PSNR {last_psnr[0]}")
+
+    with progress:
+        yield {"on_start": on_start, "on_batch": on_batch, "on_epoch": on_epoch}, started

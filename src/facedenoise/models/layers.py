@@ -1,12 +1,13 @@
-"""Small serializable layers that make every architecture work on any HxW.
+"""Small serializable layers that make every architecture work on any HxW and any backend.
 
-All tensors are NHWC. These layers hold no weights, so they cost nothing in parameters.
+All tensors are NHWC. The code speaks `keras.ops` only, so the models run under Keras 3's
+TensorFlow, JAX and PyTorch backends and export without TensorFlow-only ops.
 """
 
 from __future__ import annotations
 
 import keras
-import tensorflow as tf
+from keras import ops
 
 PACKAGE = "facedenoise"
 
@@ -27,13 +28,9 @@ class PadToMultiple(keras.layers.Layer):
         return (-size) % self.multiple
 
     def call(self, inputs):
-        height, width = tf.shape(inputs)[1], tf.shape(inputs)[2]
-        paddings = [[0, 0], [0, self._padding(height)], [0, self._padding(width)], [0, 0]]
-        padded = tf.pad(inputs, paddings, mode="SYMMETRIC")
-        static = inputs.shape
-        if static[1] is not None and static[2] is not None:
-            padded = tf.ensure_shape(padded, self.compute_output_shape(static))
-        return padded
+        shape = ops.shape(inputs)
+        paddings = [[0, 0], [0, self._padding(shape[1])], [0, self._padding(shape[2])], [0, 0]]
+        return ops.pad(inputs, paddings, mode="symmetric")
 
     def compute_output_shape(self, input_shape):
         batch, height, width, channels = input_shape
@@ -53,24 +50,37 @@ class CropToMatch(keras.layers.Layer):
 
     def call(self, inputs):
         padded, reference = inputs
-        height, width = tf.shape(reference)[1], tf.shape(reference)[2]
-        return padded[:, :height, :width, :]
+        shape = ops.shape(reference)
+        return padded[:, : shape[1], : shape[2], :]
 
     def compute_output_shape(self, input_shapes):
         padded, reference = input_shapes
         return (padded[0], reference[1], reference[2], padded[3])
 
 
+def _spatial(size, factor):
+    return None if size is None else size * factor
+
+
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class SpaceToDepth(keras.layers.Layer):
-    """Fold each `block` x `block` patch into channels: (H, W, C) -> (H/b, W/b, C*b*b)."""
+    """Fold each `block` x `block` patch into channels: (H, W, C) -> (H/b, W/b, b*b*C).
+
+    Channels come out ordered (row in patch, column in patch, channel), as tf.nn.space_to_depth
+    orders them, so weights trained with either implementation agree.
+    """
 
     def __init__(self, block: int, **kwargs):
         super().__init__(**kwargs)
         self.block = int(block)
 
     def call(self, inputs):
-        return tf.nn.space_to_depth(inputs, self.block)
+        b = self.block
+        shape = ops.shape(inputs)
+        height, width, channels = shape[1] // b, shape[2] // b, inputs.shape[3]
+        x = ops.reshape(inputs, (-1, height, b, width, b, channels))
+        x = ops.transpose(x, (0, 1, 3, 2, 4, 5))
+        return ops.reshape(x, (-1, height, width, b * b * channels))
 
     def compute_output_shape(self, input_shape):
         batch, height, width, channels = input_shape
@@ -88,24 +98,25 @@ class SpaceToDepth(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class DepthToSpace(keras.layers.Layer):
-    """Inverse of SpaceToDepth: (H, W, C*b*b) -> (H*b, W*b, C)."""
+    """Inverse of SpaceToDepth (a pixel shuffle): (H, W, b*b*C) -> (H*b, W*b, C)."""
 
     def __init__(self, block: int, **kwargs):
         super().__init__(**kwargs)
         self.block = int(block)
 
     def call(self, inputs):
-        return tf.nn.depth_to_space(inputs, self.block)
+        b = self.block
+        shape = ops.shape(inputs)
+        height, width = shape[1], shape[2]
+        channels = inputs.shape[3] // (b * b)
+        x = ops.reshape(inputs, (-1, height, width, b, b, channels))
+        x = ops.transpose(x, (0, 1, 3, 2, 4, 5))
+        return ops.reshape(x, (-1, height * b, width * b, channels))
 
     def compute_output_shape(self, input_shape):
         batch, height, width, channels = input_shape
         b = self.block
-        return (
-            batch,
-            None if height is None else height * b,
-            None if width is None else width * b,
-            channels // (b * b),
-        )
+        return (batch, _spatial(height, b), _spatial(width, b), channels // (b * b))
 
     def get_config(self):
         return {**super().get_config(), "block": self.block}
@@ -117,9 +128,78 @@ class SubtractNoise(keras.layers.Layer):
 
     def call(self, inputs):
         noisy, noise = inputs
-        noisy = tf.cast(noisy, self.compute_dtype)
-        noise = tf.cast(noise, self.compute_dtype)
-        return tf.clip_by_value(noisy - noise, 0.0, 1.0)
+        noisy = ops.cast(noisy, self.compute_dtype)
+        noise = ops.cast(noise, self.compute_dtype)
+        return ops.clip(noisy - noise, 0.0, 1.0)
 
     def compute_output_shape(self, input_shapes):
         return input_shapes[0]
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class NoiseLevelMap(keras.layers.Layer):
+    """Broadcast one noise level per image, (N, 1), to a map (N, H, W, 1) shaped like `image`.
+
+    The map is concatenated to the input, as in FFDNet and DRUNet: one set of weights serves
+    every level, and the level decides how strongly the network smooths.
+    """
+
+    def call(self, inputs):
+        image, level = inputs
+        level = ops.cast(ops.reshape(level, (-1, 1, 1, 1)), image.dtype)
+        return ops.zeros_like(image[..., :1]) + level
+
+    def compute_output_shape(self, input_shapes):
+        image, _ = input_shapes
+        return (*image[:3], 1)
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class SimpleGate(keras.layers.Layer):
+    """NAFNet's gate: split the channels in two halves and multiply them."""
+
+    def call(self, inputs):
+        first, second = ops.split(inputs, 2, axis=-1)
+        return first * second
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:3], input_shape[3] // 2)
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class ChannelScale(keras.layers.Layer):
+    """NAFNet's simplified channel attention: x * conv1x1(mean over H and W of x)."""
+
+    def build(self, input_shape):
+        channels = input_shape[-1]
+        self.kernel = self.add_weight(
+            shape=(channels, channels), initializer="glorot_uniform", name="kernel"
+        )
+        self.bias = self.add_weight(shape=(channels,), initializer="zeros", name="bias")
+
+    def call(self, inputs):
+        pooled = ops.mean(inputs, axis=(1, 2), keepdims=True)
+        return inputs * (ops.matmul(pooled, self.kernel) + self.bias)
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class LearnedScale(keras.layers.Layer):
+    """Multiply by a per-channel weight that starts at `initial` (NAFNet's beta and gamma):
+    a residual branch starting near zero keeps a deep network near identity at first."""
+
+    def __init__(self, initial: float = 0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.initial = float(initial)
+
+    def build(self, input_shape):
+        self.scale = self.add_weight(
+            shape=(input_shape[-1],),
+            initializer=keras.initializers.Constant(self.initial),
+            name="scale",
+        )
+
+    def call(self, inputs):
+        return inputs * self.scale
+
+    def get_config(self):
+        return {**super().get_config(), "initial": self.initial}

@@ -17,6 +17,7 @@ import keras
 from keras import layers
 
 from facedenoise.config import ModelConfig
+from facedenoise.models.inputs import model_inputs, with_noise_level
 from facedenoise.models.layers import (
     CropToMatch,
     DepthToSpace,
@@ -43,12 +44,14 @@ def build_unet(config: ModelConfig) -> keras.Model:
     """A residual U-Net of `config.depth` levels starting at `config.width` channels.
 
     Input and output: float [0, 1] RGB, shape (batch, H, W, 3), any H and W of at least
-    half of 2 * 2**(depth - 1) pixels.
+    half of 2 * 2**(depth - 1) pixels; with `config.noise_input`, a second input, the noise
+    level (batch, 1), enters as a constant map at the input and at the head.
     """
     channels = [config.width * 2**level for level in range(config.depth)]
-    noisy = keras.Input(shape=(None, None, 3), name="noisy")
+    inputs, noise_level = model_inputs(config)
+    noisy = inputs[0] if noise_level is not None else inputs
     padded = PadToMultiple(FOLD * 2 ** (config.depth - 1), name="pad")(noisy)
-    x = SpaceToDepth(FOLD, name="fold")(padded)
+    x = with_noise_level(SpaceToDepth(FOLD, name="fold")(padded), noise_level, "fold")
     skips = []
     for level, filters in enumerate(channels[:-1]):
         x = _conv_block(x, filters, config.convs_per_level, f"enc{level}")
@@ -62,8 +65,9 @@ def build_unet(config: ModelConfig) -> keras.Model:
     x = _conv_block(x, HEAD_CHANNELS * FOLD * FOLD, 1, "head_fold")
     x = DepthToSpace(FOLD, name="unfold")(x)
     x = layers.Concatenate(name="head_concat")([x, padded])
+    x = with_noise_level(x, noise_level, "head")
     x = _conv_block(x, 2 * HEAD_CHANNELS, 1, "head")
     noise = layers.Conv2D(3, 3, padding="same", dtype="float32", name="noise")(x)
     clean = SubtractNoise(dtype="float32", name="subtract")([padded, noise])
     clean = CropToMatch(dtype="float32", name="crop")([clean, noisy])
-    return keras.Model(noisy, clean, name="unet")
+    return keras.Model(inputs, clean, name="unet")
