@@ -59,6 +59,15 @@ def test_more_noise_means_more_smoothing(name, noisy_pairs):
     assert roughness(strong) < roughness(gentle)
 
 
+@pytest.mark.parametrize("name", list(BASELINES))
+def test_told_no_noise_every_baseline_returns_its_input(name, noisy_pairs):
+    """The noise sweep's level 0: a clean image stays exactly as it is (no division by 0)."""
+    if BASELINES[name].needs and importlib.util.find_spec(BASELINES[name].needs) is None:
+        pytest.skip(f"{BASELINES[name].needs} is not installed")
+    _, clean = noisy_pairs[1]
+    assert np.array_equal(BASELINES[name].run(clean, 0.0), clean)
+
+
 def test_parse_names_all_and_empty():
     assert parse_baselines("") == []
     assert parse_baselines(None) == []

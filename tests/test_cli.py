@@ -77,3 +77,16 @@ def test_models_lists_parameters_and_gmacs():
     assert result.exit_code == 0
     assert "4,581,507" in result.output
     assert "14.60" in result.output
+
+
+def test_models_does_not_import_training():
+    """`facedenoise models` builds the architectures only: training (and its tf.data, loss and
+    callback modules) stays unimported."""
+    code = (
+        "import sys; from typer.testing import CliRunner; import facedenoise.cli as cli; "
+        "result = CliRunner().invoke(cli.app, ['models', '--size', '32']); "
+        "assert result.exit_code == 0, result.output; "
+        "assert 'GMACs' in result.output; "
+        "assert 'facedenoise.train' not in sys.modules, 'facedenoise.train was imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
