@@ -208,6 +208,7 @@ def _read_deb(archive: Path, wanted: set[str]) -> dict[str, bytes]:
 
 
 # Pins that both scripts read photos from.
+FACE_RECOGNITION = pypi("face_recognition", "1.3.0", "face_recognition-1.3.0.tar.gz")
 SKIMAGE = pypi(
     "scikit-image",
     "0.26.0",

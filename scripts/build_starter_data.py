@@ -41,6 +41,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 from _registry import (
+    FACE_RECOGNITION,
     MATPLOTLIB,
     SKIMAGE,
     Package,
@@ -180,7 +181,6 @@ LIBJXL_TESTDATA = debian(
 PALAPELI = debian("palapeli-data", "4:22.12.3-1", "palapeli-data_4%3a22.12.3-1_all.deb")
 KRANK = debian("krank", "0.7+dfsg2-4", "krank_0.7+dfsg2-4_all.deb")
 BUDGIE_CORE = debian("budgie-core", "10.7.1-1", "budgie-core_10.7.1-1_amd64.deb")
-FACE_RECOGNITION = pypi("face_recognition", "1.3.0", "face_recognition-1.3.0.tar.gz")
 PLASMA_WORKSPACE_DATA = debian(
     "plasma-workspace-data",
     "4:5.27.5-2+deb12u2",
@@ -579,8 +579,9 @@ LEFT_OUT = (
     (
         "gcompris-qt-data (Debian)",
         "rcc/*.rcc",
-        "images packed in Qt resource files, mostly small and GPL/CC BY-SA; the public-domain "
-        "photo_hunter set is openclipart SVG, not photos",
+        "photos in Qt resource files are GPL (Portale), CC BY-SA (art4apps) or under 500 px; the "
+        "3 large permissive ones (moose, panda, crocodile) are WebP at 36-120 kB for 1024 px, "
+        "too compressed; the public-domain photo_hunter set is openclipart SVG",
     ),
     (
         "python3-pywt (Debian), PyWavelets",
@@ -599,6 +600,17 @@ LEFT_OUT = (
         "mvtb-data==1.6.1",
         "mvtbdata/images/*",
         "the wheel states no licence or provenance for its photos (and holds lena, Mona Lisa)",
+    ),
+    (
+        "qtbase5-examples, qtdeclarative5-examples, qtquickcontrols5-examples, "
+        "qtwebengine5-examples (Debian)",
+        "examples/**/*.jpg (piemenu-image, album-cover, niagara_falls, recipebrowser food, ...)",
+        "BSD-3-Clause covers the examples, but nothing says who took these photos",
+    ),
+    (
+        "pysiogame, redeclipse-data, psychtoolbox-3-common (Debian)",
+        "art4apps/*, skyboxes/*, PsychDemos/*.jpg",
+        "CC BY-SA drawings; rendered skies; photos with no provenance",
     ),
     (
         "startbootstrap-agency@7.0.12, -creative@7.0.7, -clean-blog@6.0.9 (npm)",
