@@ -29,7 +29,7 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from facedenoise import baselines  # noqa: E402
-from facedenoise.imageio import quantize, read_image  # noqa: E402
+from facedenoise.imageio import image_from_array, quantize, read_image  # noqa: E402
 from facedenoise.metrics import psnr_ssim  # noqa: E402
 from facedenoise.noise import noisy_uint8  # noqa: E402
 
@@ -40,12 +40,11 @@ def non_local_means_opencv(noisy, noise_factor, *, h_per_sigma=0.5, h_color_per_
     import cv2
 
     sigma_8bit = noise_factor * 255.0
-    noisy_8bit = np.rint(np.clip(noisy, 0.0, 1.0) * 255.0).astype(np.uint8)
     denoised = cv2.fastNlMeansDenoisingColored(
-        noisy_8bit, None, h=h_per_sigma * sigma_8bit, hColor=h_color_per_sigma * sigma_8bit,
+        quantize(noisy), None, h=h_per_sigma * sigma_8bit, hColor=h_color_per_sigma * sigma_8bit,
         templateWindowSize=7, searchWindowSize=21,
     )
-    return denoised.astype(np.float32) / 255.0
+    return image_from_array(denoised).pixels
 
 GRIDS = {
     "gaussian": (
@@ -100,7 +99,7 @@ def bundled_faces(count: int) -> dict[str, np.ndarray]:
 def degrade(clean: dict[str, np.ndarray], noise_factor: float, seed: int) -> list[np.ndarray]:
     """The noisy files `prepare` would store: seeded by (seed, name), clipped, 8-bit."""
     return [
-        noisy_uint8(quantize(image), noise_factor, seed, name).astype(np.float32) / 255.0
+        image_from_array(noisy_uint8(quantize(image), noise_factor, seed, name)).pixels
         for name, image in clean.items()
     ]
 
@@ -161,7 +160,7 @@ def main() -> None:
 
     faces = bundled_faces(args.faces)
     noisy = degrade(faces, args.noise_factor, args.seed)
-    clean = [np.rint(image * 255.0).astype(np.float32) / 255.0 for image in faces.values()]
+    clean = [image_from_array(quantize(image)).pixels for image in faces.values()]
     psnr, ssim = psnr_ssim(np.stack(clean), np.stack(noisy))
     print(f"noise factor {args.noise_factor}, {len(clean)} faces, seed {args.seed}: "
           f"noisy input {psnr.mean():.2f} dB, SSIM {ssim.mean():.4f}")
