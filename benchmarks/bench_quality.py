@@ -1,55 +1,129 @@
-"""Train `original` and `unet` on the same data for the same wall-clock budget, then score both.
+"""Equal-budget quality: train candidates on the same data for the same CPU time, then score
+them at every noise level on the same held-out images.
 
-    python benchmarks/bench_quality.py --time-limit 10 [--data DIR] [--out bench_out/quality]
+    python benchmarks/bench_quality.py --data build/starter/natural \\
+        --extra-train build/starter/extra --cpu-minutes 12 \\
+        --candidates unet,resunet-w24,resunet-w32,nafunet-w32 [--out bench_out/quality]
+    python benchmarks/bench_quality.py --time-limit 4 --candidates original,unet-0.3
 
-Without --data the bundled sample is prepared into --out first. Both models train with their
-own recipe (original: Adam 1e-4, batch 8, as the notebook; unet: the defaults) and the same
-time limit, one after the other on this machine, and are evaluated on the fixed noisy
-validation and test files. Prints PSNR/SSIM side by side with the noisy input's.
+Budgets: `--cpu-minutes` counts this process's CPU seconds (fair when other jobs share the
+machine; on an idle 2-core machine it is about half as many wall-clock minutes), or
+`--time-limit` wall-clock minutes. Without --data the bundled sample is prepared into --out.
+Each candidate trains with its own recipe (CANDIDATES); the `@0.3`-style candidates train at
+one level only (the specialist to compare a generalist with). Scores: PSNR and SSIM on the
+validation split's clean images with seeded noise at each --levels value (the model is given
+the true level: an oracle), plus the fixed 0.3 noisy files through `evaluate`. Prints a table
+and writes results.json and results.md to --out.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import _common  # noqa: F401  (quiets TensorFlow before it loads)
 from rich.console import Console
 from rich.table import Table
 
-RECIPES = {
-    "original": {"lr": 1e-4, "batch_size": 8},  # the notebook's
-    "unet": {},  # the defaults of TrainConfig
+GENERALIST = {"noise_range": (0.0, 0.5), "clean_fraction": 0.05}
+SPECIALIST = {"noise_factor": 0.3}
+# name -> (ModelConfig fields, TrainConfig fields)
+CANDIDATES = {
+    "original": ({"arch": "original"}, {"lr": 1e-4, "batch_size": 8, **SPECIALIST}),
+    "unet-0.3": ({"arch": "unet", "noise_input": False}, SPECIALIST),
+    "unet": ({"arch": "unet"}, GENERALIST),
+    "resunet-w24": ({"arch": "resunet", "width": 24, "blocks_per_level": 2,
+                     "middle_blocks": 2}, GENERALIST),
+    "resunet-w24-0.3": ({"arch": "resunet", "width": 24, "blocks_per_level": 2,
+                         "middle_blocks": 2}, SPECIALIST),
+    "resunet-w32": ({"arch": "resunet", "width": 32, "blocks_per_level": 1,
+                     "middle_blocks": 2}, GENERALIST),
+    "resunet-w24-m4": ({"arch": "resunet", "width": 24, "blocks_per_level": 1,
+                        "middle_blocks": 4}, GENERALIST),
+    "nafunet-w32": ({"arch": "nafunet", "width": 32, "blocks_per_level": 2,
+                     "middle_blocks": 4}, GENERALIST),
 }
+LEVELS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5)
 
 
-def train_for(arch: str, data_dir: Path, runs_dir: Path, minutes: float, seed: int) -> Path:
+def train_candidate(name: str, data_dir: Path, runs_dir: Path, args) -> Path:
     from facedenoise.config import ModelConfig, TrainConfig
     from facedenoise.train import train
 
-    # 50 steps an epoch amortise validation and checkpoints on a small dataset like the sample.
-    config = TrainConfig(epochs=10_000, patience=10_000, time_limit_minutes=minutes, seed=seed,
-                         steps_per_epoch=50, **RECIPES[arch])
-    return train(data_dir, runs_dir, ModelConfig(arch=arch), config)
+    model_fields, train_fields = CANDIDATES[name]
+    budget = args.cpu_minutes if args.cpu_minutes else args.time_limit
+    config = TrainConfig(
+        epochs=10_000, patience=10_000, steps_per_epoch=50, seed=args.seed,
+        time_limit_minutes=budget, time_limit_clock="cpu" if args.cpu_minutes else "wall",
+        patch_size=args.patch_size, rotate=True,
+        extra_train=str(args.extra_train) if args.extra_train else None,
+    )
+    config = replace(config, **train_fields)
+    return train(data_dir, runs_dir, ModelConfig(**model_fields), config, run_name=name)
 
 
-def scores(run_dir: Path, data_dir: Path, split: str) -> dict:
-    from facedenoise.evaluate import evaluate
+def score_levels(run_dir: Path, data_dir: Path, levels, limit: int, seed: int) -> dict:
+    """Mean PSNR/SSIM per level on the first `limit` validation images, oracle level."""
+    import numpy as np
 
-    report = evaluate(model=run_dir, data_dir=data_dir, split=split,
-                      out=run_dir / "eval" / split)
-    return report.summary()["methods"]
+    from facedenoise.data import clean_images
+    from facedenoise.metrics import psnr_ssim
+    from facedenoise.models import takes_noise_level
+    from facedenoise.noise import add_gaussian_noise, noise_rng
+    from facedenoise.runs import load_model
+
+    model = load_model(run_dir / "best.keras")
+    clean = np.stack(clean_images(data_dir, "val", limit))
+    scores = {}
+    for level in levels:
+        noisy = np.stack([add_gaussian_noise(image, level, noise_rng(seed, f"{index}@{level}"))
+                          for index, image in enumerate(clean)])
+        inputs = noisy
+        if takes_noise_level(model):
+            inputs = [noisy, np.full((len(noisy), 1), level, np.float32)]
+        restored = model.predict(inputs, batch_size=16, verbose=0)
+        psnr, ssim = psnr_ssim(clean, np.clip(restored, 0, 1))
+        scores[f"{level:g}"] = {"psnr": float(np.mean(np.minimum(psnr, 100.0))),
+                                "ssim": float(np.mean(ssim))}
+    return scores
+
+
+def speed(run_dir: Path) -> float:
+    """Inference images/s at 128x128, batch 16 (median of 5 calls)."""
+    import numpy as np
+    import tensorflow as tf
+    from _common import median_rate
+
+    from facedenoise.models import takes_noise_level
+    from facedenoise.runs import load_model
+
+    model = load_model(run_dir / "best.keras")
+    images = np.random.default_rng(0).random((16, 128, 128, 3), dtype=np.float32)
+    inputs = [images, np.full((16, 1), 0.3, np.float32)] if takes_noise_level(model) else images
+    call = tf.function(lambda x: model(x, training=False))
+    return median_rate(lambda: np.asarray(call(inputs)), 16)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--time-limit", type=float, default=10.0, help="minutes per model")
+    budget = parser.add_mutually_exclusive_group()
+    budget.add_argument("--cpu-minutes", type=float, default=None, help="CPU minutes each")
+    budget.add_argument("--time-limit", type=float, default=None, help="wall minutes each")
     parser.add_argument("--data", type=Path, default=None, help="prepared dataset")
+    parser.add_argument("--extra-train", type=Path, default=None)
+    parser.add_argument("--patch-size", type=int, default=96)
     parser.add_argument("--out", type=Path, default=Path("bench_out/quality"))
-    parser.add_argument("--archs", default="original,unet")
+    parser.add_argument("--candidates", default="unet,resunet-w24,resunet-w32,nafunet-w32")
+    parser.add_argument("--levels", default=",".join(f"{level:g}" for level in LEVELS))
+    parser.add_argument("--limit", type=int, default=150, help="validation images scored")
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args()
+    if not (args.cpu_minutes or args.time_limit):
+        args.cpu_minutes = 10.0
+    levels = [float(level) for level in args.levels.split(",")]
 
     data_dir = args.data
     if data_dir is None:
@@ -57,29 +131,65 @@ def main() -> None:
         from facedenoise.prepare import prepare
 
         data_dir = args.out / "data"
-        prepare("sample", data_dir, PrepareConfig(), show_progress=False)
-
-    table = Table(title=f"Same budget: {args.time_limit:g} min of training each, data {data_dir}")
-    for column in ("method", "val PSNR", "val SSIM", "test PSNR", "test SSIM", "epochs",
-                   "train min"):
-        table.add_column(column, justify="left" if column == "method" else "right")
-    input_row = None
-    for arch in args.archs.split(","):
+        prepare("sample", data_dir, PrepareConfig())
+    results = _load(args.out)
+    for name in args.candidates.split(","):
+        if name in results:
+            continue  # already measured: rerunning the command completes a table
         started = time.monotonic()
-        run_dir = train_for(arch, data_dir, args.out / "runs", args.time_limit, args.seed)
-        minutes = (time.monotonic() - started) / 60
-        epochs = len((run_dir / "history.csv").read_text().strip().splitlines()) - 1
-        val, test = scores(run_dir, data_dir, "val"), scores(run_dir, data_dir, "test")
-        input_row = ("noisy input", val["input"], test["input"], "", "")
-        table.add_row(arch, *_cells(val["model"], test["model"]), str(epochs), f"{minutes:.1f}")
-    if input_row:
-        table.add_row(input_row[0], *_cells(input_row[1], input_row[2]), "", "")
-    Console(width=150).print(table)
+        run_dir = train_candidate(name, data_dir, args.out / "runs", args)
+        results[name] = _measure(run_dir, data_dir, levels, args, time.monotonic() - started)
+        _save(args.out, results)
+    _print(results, levels, args)
 
 
-def _cells(val: dict, test: dict) -> list[str]:
-    return [f"{val['psnr']['mean']:.2f}", f"{val['ssim']['mean']:.3f}",
-            f"{test['psnr']['mean']:.2f}", f"{test['ssim']['mean']:.3f}"]
+def _measure(run_dir, data_dir, levels, args, seconds) -> dict:
+    from facedenoise.callbacks import read_history
+    from facedenoise.models import count_macs
+    from facedenoise.runs import load_model
+
+    model = load_model(run_dir / "best.keras")
+    history = read_history(run_dir / "history.csv")
+    return {
+        "parameters": int(model.count_params()),
+        "gmacs": count_macs(model, 128) / 1e9,
+        "images_per_second": speed(run_dir),
+        "steps": len(history) * 50,
+        "wall_minutes": seconds / 60,
+        "levels": score_levels(run_dir, data_dir, levels, args.limit, args.seed),
+    }
+
+
+def _load(out: Path) -> dict:
+    path = out / "results.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _save(out: Path, results: dict) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+
+
+def _print(results: dict, levels, args) -> None:
+    budget = (f"{args.cpu_minutes:g} CPU min" if args.cpu_minutes
+              else f"{args.time_limit:g} wall min")
+    table = Table(title=f"Equal budget ({budget} each); PSNR dB / SSIM on validation, given "
+                  "the true level")
+    for column in ("candidate", "params", "GMACs", "img/s", "steps",
+                   *[f"{level:g}" for level in levels]):
+        table.add_column(column, justify="left" if column == "candidate" else "right")
+    lines = ["| " + " | ".join(column.header for column in table.columns) + " |",
+             "|" + "---|" * len(table.columns)]
+    for name, result in results.items():
+        cells = [name, f"{result['parameters']:,}", f"{result['gmacs']:.2f}",
+                 f"{result['images_per_second']:.1f}", str(result["steps"])]
+        for level in levels:
+            score = result["levels"].get(f"{level:g}")
+            cells.append("-" if score is None else f"{score['psnr']:.2f} / {score['ssim']:.3f}")
+        table.add_row(*cells)
+        lines.append("| " + " | ".join(cells) + " |")
+    Console(width=200).print(table)
+    (args.out / "results.md").write_text("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

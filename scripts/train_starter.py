@@ -1,20 +1,25 @@
-"""Reproduce the packaged starter weights (src/facedenoise/weights/).
+"""Reproduce the packaged starter weights (src/facedenoise/weights/): a noise-conditional
+generalist trained on every noise level from 0 to 0.5.
 
-    python scripts/build_starter_data.py --out /tmp/starter_photos        # natural photos
-    python scripts/train_starter.py --photos /tmp/starter_photos --natural-minutes 60 \\
-        --face-minutes 30 --install
+    python scripts/build_starter_data.py --out /tmp/starter_photos   # licensed photos
+    python scripts/train_starter.py data --photos /tmp/starter_photos/train
+    python scripts/train_starter.py train --hours 8        # start, or resume, the one run
+    python scripts/train_starter.py install                # best weights -> the package
 
-Two stages, both with fresh Gaussian noise (factor 0.3) in every batch:
+`data` cuts the training photos into 128x128 tiles at full, half and quarter scale (at most
+TILES_PER_SCALE per photo and scale, so large photos do not drown small ones), prepares them
+as a dataset (5% validation, 5% test: the validation tiles pick the best epoch), prepares the
+bundled sample faces with the default settings (seed 42) and links their `train` split,
+FACE_COPIES times each, into a folder of extra training images. The sample's `val` and `test`
+faces and the photos' held-out set are never trained on.
 
-1. natural: the photos are cut into 128x128 tiles at full, half and quarter scale (at most
-   TILES_PER_SCALE per photo and scale, so large photos do not drown small ones), prepared
-   like any dataset (5% validation, 5% test), and the default `unet` learns on them.
-2. faces: the bundled sample faces are prepared with the default settings (seed 42); only
-   their `train` split is trained on, their `val` split picks the best epoch and their `test`
-   split is the held-out set of the model card. The network starts from stage 1 and keeps
-   seeing NATURAL_IN_STAGE_2 of the natural tiles, with each face added FACE_COPIES times.
+`train` runs ONE resumable run (the same folder across sessions: it resumes when the folder
+exists): ARCH with a noise-level input, fresh Gaussian noise every batch at a level drawn per
+image from NOISE_RANGE (5% clean images), MSE, Adam, a cosine schedule over the planned steps.
+Stop it at any time (Ctrl-C, or kill): the next `train` resumes from the last epoch.
 
-The best model of stage 2 and its config.json are copied into src/facedenoise/weights/.
+`install` copies the best weights (without optimizer state) and their config.json into the
+package and exports them to ONNX beside them.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -32,15 +39,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from facedenoise.config import ModelConfig, PrepareConfig, TrainConfig  # noqa: E402
 from facedenoise.dataset import clean_files  # noqa: E402
 from facedenoise.imageio import list_images, quantize, read_image  # noqa: E402
-from facedenoise.prepare import prepare  # noqa: E402
-from facedenoise.runs import load_model  # noqa: E402
-from facedenoise.train import train  # noqa: E402
 
 TILE = 128
 SCALES = (1.0, 0.5, 0.25)
 TILES_PER_SCALE = 60
-FACE_COPIES = 16  # with NATURAL_IN_STAGE_2 tiles, faces are about a quarter of stage 2
-NATURAL_IN_STAGE_2 = 1000
+FACE_COPIES = 16  # the sample's 15 training faces, each seen as often as ~16 tiles
+ARCH = ModelConfig(arch="resunet", width=24, depth=4, blocks_per_level=2, middle_blocks=2)
+NOISE_RANGE = (0.0, 0.5)
+STEPS_PER_EPOCH = 250
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "src" / "facedenoise" / "weights"
 
 
@@ -66,72 +72,91 @@ def cut_tiles(photo: Path, out_dir: Path) -> int:
     return written
 
 
-def prepare_natural(photos: Path, work: Path) -> Path:
+def build_data(photos: Path, work: Path) -> None:
+    """Tiles -> work/natural (prepared), sample faces -> work/faces, extras -> work/extra."""
+    from facedenoise.prepare import prepare
+
     tiles = work / "natural_tiles"
     if not tiles.is_dir():
-        tiles.mkdir(parents=True)
-        count = sum(cut_tiles(photo, tiles) for photo in list_images(photos))
+        staging = work / "natural_tiles.partial"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        count = sum(cut_tiles(photo, staging) for photo in list_images(photos))
+        staging.rename(tiles)
         print(f"{count} tiles from {photos}")
-    data = work / "natural"
-    config = PrepareConfig(count=None, test_fraction=0.05, val_fraction=0.05)
-    prepare(tiles, data, config, show_progress=False)
-    return data
-
-
-def face_extra(faces_data: Path, natural_data: Path, work: Path) -> Path:
-    """A folder with some natural training tiles and FACE_COPIES copies of each face."""
-    extra = work / "face_extra"
+    natural = PrepareConfig(count=None, test_fraction=0.05, val_fraction=0.05)
+    prepare(tiles, work / "natural", natural)
+    prepare("sample", work / "faces", PrepareConfig())
+    extra = work / "extra"
     if extra.exists():
         shutil.rmtree(extra)
     extra.mkdir(parents=True)
-    tiles = clean_files(natural_data, "train")
-    picks = np.linspace(0, len(tiles) - 1, min(len(tiles), NATURAL_IN_STAGE_2)).round()
-    for index in picks.astype(int):
-        os.link(tiles[index], extra / f"natural_{tiles[index].name}")
-    for face in clean_files(faces_data, "train"):
+    for face in clean_files(work / "faces", "train"):
         for copy in range(FACE_COPIES):
-            shutil.copyfile(face, extra / f"face_{face.stem}_{copy}.png")
-    return extra
+            os.link(face, extra / f"face_{face.stem}_{copy:02d}.png")
+    print(f"data ready in {work}: natural/ (tiles), faces/ (sample), extra/ (training faces)")
+
+
+def run_folder(work: Path) -> Path:
+    return work / "runs" / "starter"
+
+
+def train_config(epochs: int, hours: float | None) -> TrainConfig:
+    return TrainConfig(
+        epochs=epochs, batch_size=16, lr=1e-3, patience=10_000, patch_size=TILE,
+        steps_per_epoch=STEPS_PER_EPOCH, noise_range=NOISE_RANGE, clean_fraction=0.05,
+        rotate=True, time_limit_minutes=None if hours is None else hours * 60,
+    )
+
+
+def train_or_resume(work: Path, epochs: int, hours: float | None) -> Path:
+    """Start the one run in work/runs/starter, or resume it where it stopped."""
+    from facedenoise.train import train
+
+    run_dir = run_folder(work)
+    if (run_dir / "last.keras").is_file():
+        return train(None, work / "runs", resume=run_dir, epochs=epochs)
+    config = train_config(epochs, hours)
+    config = TrainConfig(**{**config.__dict__, "extra_train": str(work / "extra")})
+    # A fixed name makes resuming across sessions one command.
+    return train(work / "natural", work / "runs", ARCH, config, run_name=run_dir.name)
+
+
+def install(work: Path) -> None:
+    from facedenoise.runs import load_model
+
+    run_dir = run_folder(work)
+    WEIGHTS_DIR.mkdir(parents=True, exist_ok=True)
+    # Without the optimizer state the file is a third of the size (package data).
+    load_model(run_dir / "best.keras").save(WEIGHTS_DIR / "starter.keras")
+    shutil.copyfile(run_dir / "config.json", WEIGHTS_DIR / "config.json")
+    subprocess.run(
+        [sys.executable, "-m", "facedenoise", "export", "--model",
+         str(WEIGHTS_DIR / "starter.keras"), "--format", "onnx", "--out",
+         str(WEIGHTS_DIR / "starter.onnx"), "--force"],
+        check=True,
+    )
+    print(f"installed into {WEIGHTS_DIR}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--photos", type=Path, required=True, help="natural photos folder")
+    parser.add_argument("stage", choices=("data", "train", "install"))
+    parser.add_argument("--photos", type=Path, help="training photos (data stage)")
     parser.add_argument("--work", type=Path, default=Path("build/starter"))
-    parser.add_argument("--stage", choices=("natural", "faces", "all"), default="all")
-    parser.add_argument("--natural-minutes", type=float, default=60.0)
-    parser.add_argument("--face-minutes", type=float, default=30.0)
-    parser.add_argument("--init", default=None, help="stage-1 run (with --stage faces)")
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--install", action="store_true", help="copy into the package")
+    parser.add_argument("--epochs", type=int, default=400,
+                        help=f"planned epochs of {STEPS_PER_EPOCH} steps (the cosine's length)")
+    parser.add_argument("--hours", type=float, default=None,
+                        help="wall-clock budget of a new run (default: none; stop it any time)")
     args = parser.parse_args()
-
-    natural_data = prepare_natural(args.photos, args.work)
-    runs = args.work / "runs"
-    common = dict(epochs=10_000, patience=10_000, batch_size=args.batch_size,
-                  steps_per_epoch=100)
-    init = args.init
-    if args.stage in ("natural", "all"):
-        config = TrainConfig(lr=args.lr, time_limit_minutes=args.natural_minutes, **common)
-        init = str(train(natural_data, runs, ModelConfig(), config))
-        print(f"stage 1 (natural): {init}")
-    if args.stage in ("faces", "all"):
-        faces_data = args.work / "faces"
-        prepare("sample", faces_data, PrepareConfig(), show_progress=False)
-        config = TrainConfig(
-            lr=args.lr / 3, time_limit_minutes=args.face_minutes, patch_size=TILE,
-            extra_train=str(face_extra(faces_data, natural_data, args.work)),
-            init_from=init, **common,
-        )
-        run_dir = train(faces_data, runs, ModelConfig(), config)
-        print(f"stage 2 (faces): {run_dir}")
-        if args.install:
-            WEIGHTS_DIR.mkdir(parents=True, exist_ok=True)
-            # Without the optimizer state the file is a third of the size (package data).
-            load_model(run_dir / "best.keras").save(WEIGHTS_DIR / "starter.keras")
-            shutil.copyfile(run_dir / "config.json", WEIGHTS_DIR / "config.json")
-            print(f"installed into {WEIGHTS_DIR}")
+    if args.stage == "data":
+        if args.photos is None:
+            parser.error("data needs --photos")
+        build_data(args.photos, args.work)
+    elif args.stage == "train":
+        print(f"run: {train_or_resume(args.work, args.epochs, args.hours)}")
+    else:
+        install(args.work)
 
 
 if __name__ == "__main__":

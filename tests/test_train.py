@@ -68,32 +68,93 @@ def test_same_seed_gives_the_same_first_epoch_loss(prepared_sample, tmp_path):
     assert _history(first)[0]["loss"] == _history(second)[0]["loss"]
 
 
+def _interrupt_at(epoch_to_stop: int, step_to_stop: int):
+    """An on_batch hook that presses Ctrl-C at one step of one epoch (both from 1)."""
+
+    def on_batch(epoch, step, logs):
+        if (epoch, step) == (epoch_to_stop, step_to_stop):
+            raise KeyboardInterrupt
+
+    return on_batch
+
+
 @pytest.mark.slow
-def test_an_interrupted_run_resumes_at_the_next_epoch(prepared_sample, tmp_path, monkeypatch):
-    import facedenoise.train as train_module
-    from facedenoise.callbacks import RichProgress
-
-    class InterruptAtEpochTwo(RichProgress):
-        def on_epoch_begin(self, epoch, logs=None):
-            if epoch == 1:
-                raise KeyboardInterrupt
-            super().on_epoch_begin(epoch, logs)
-
+def test_an_interrupted_run_resumes_at_the_next_epoch(prepared_sample, tmp_path):
     config = TrainConfig(epochs=3, batch_size=4, steps_per_epoch=3)
-    monkeypatch.setattr(train_module, "RichProgress", InterruptAtEpochTwo)
     with pytest.raises(KeyboardInterrupt):
-        train(prepared_sample, tmp_path / "runs", TINY, config)
+        train(prepared_sample, tmp_path / "runs", TINY, config, on_batch=_interrupt_at(2, 1))
     (run_dir,) = (tmp_path / "runs").iterdir()
     assert json.loads((run_dir / "state.json").read_text())["epoch"] == 1
-    iterations_before = _optimizer_iterations(run_dir)
-    assert iterations_before == 3
+    assert _optimizer_iterations(run_dir) == 4  # three steps of epoch 1, one of epoch 2
 
-    monkeypatch.setattr(train_module, "RichProgress", RichProgress)
-    train(prepared_sample, tmp_path / "runs", TINY, config, resume=run_dir)
+    train(None, tmp_path / "runs", resume=run_dir)  # the run knows its own data
     assert [int(row["epoch"]) for row in _history(run_dir)] == [1, 2, 3]
-    assert _optimizer_iterations(run_dir) == 9  # the optimizer state carried over
+    assert _optimizer_iterations(run_dir) == 10  # the optimizer state carried over
     with pytest.raises(FaceDenoiseError, match="already finished"):
-        train(prepared_sample, tmp_path / "runs", TINY, config, resume=run_dir)
+        train(prepared_sample, tmp_path / "runs", resume=run_dir)
+    train(prepared_sample, tmp_path / "runs", resume=run_dir, epochs=4)  # extends it
+    assert [int(row["epoch"]) for row in _history(run_dir)] == [1, 2, 3, 4]
+    with pytest.raises(FaceDenoiseError, match="--epochs above 4"):
+        train(prepared_sample, tmp_path / "runs", resume=run_dir, epochs=2)
+
+
+@pytest.mark.slow
+def test_a_run_interrupted_in_its_first_epoch_can_be_resumed(prepared_sample, tmp_path):
+    config = TrainConfig(epochs=1, batch_size=4, steps_per_epoch=3)
+    with pytest.raises(KeyboardInterrupt):
+        train(prepared_sample, tmp_path / "runs", TINY, config, on_batch=_interrupt_at(1, 2),
+              run_name="first")
+    run_dir = tmp_path / "runs" / "first"
+    assert json.loads((run_dir / "state.json").read_text())["epoch"] == 0
+    train(None, tmp_path / "runs", resume=run_dir)
+    assert [int(row["epoch"]) for row in _history(run_dir)] == [1]
+
+
+def test_a_run_that_fails_before_its_first_checkpoint_leaves_no_folder(prepared_sample,
+                                                                        tmp_path):
+    def broken(epoch, step, logs):
+        raise RuntimeError("a bug")
+
+    config = TrainConfig(epochs=1, batch_size=4, steps_per_epoch=2)
+    with pytest.raises(RuntimeError, match="a bug"):
+        train(prepared_sample, tmp_path / "runs", TINY, config, on_batch=broken)
+    assert list((tmp_path / "runs").iterdir()) == []
+
+
+@pytest.mark.slow
+def test_training_on_a_range_reports_other_levels_and_keeps_the_precision_policy(
+    prepared_sample, tmp_path
+):
+    import keras
+
+    policy = keras.mixed_precision.global_policy().name
+    config = TrainConfig(epochs=1, batch_size=4, steps_per_epoch=2, noise_range=(0.0, 0.5))
+    run_dir = train(prepared_sample, tmp_path / "runs", TINY, config)
+    (row,) = _history(run_dir)
+    assert {"val_psnr", "val_psnr_at_0.1", "val_psnr_at_0.5"} <= set(row)
+    # An untrained residual model hands the input back: weaker noise, higher PSNR.
+    assert float(row["val_psnr_at_0.1"]) > float(row["val_psnr"]) > float(row["val_psnr_at_0.5"])
+    assert load_run_config(run_dir / "config.json").train.noise_range == (0.0, 0.5)
+    assert keras.mixed_precision.global_policy().name == policy
+
+
+def test_noise_levels_are_drawn_per_image_within_the_range(prepared_sample):
+    config = TrainConfig(batch_size=64, seed=3, noise_range=(0.1, 0.4), clean_fraction=0.25)
+    dataset, _ = training_dataset(prepared_sample, config, noise_factor=0.3, with_level=True)
+    (noisy, levels), clean = next(iter(dataset))
+    levels = np.asarray(levels)[:, 0]
+    assert noisy.shape == clean.shape and levels.shape == (64,)
+    clean_images = levels == 0.0
+    assert np.all((levels[~clean_images] >= 0.1) & (levels[~clean_images] <= 0.4))
+    # 64 draws at 25%: 16 expected; 4..28 holds with probability > 0.999 (binomial).
+    assert 4 <= clean_images.sum() <= 28
+    np.testing.assert_array_equal(np.asarray(noisy)[clean_images], np.asarray(clean)[clean_images])
+    # Each image's noise has its own strength: the residual's std follows the drawn level.
+    residual = np.asarray(noisy) - np.asarray(clean)
+    middle = (np.asarray(clean) > 0.3) & (np.asarray(clean) < 0.7)
+    for index in np.flatnonzero(~clean_images)[:8]:
+        std = residual[index][middle[index]].std()
+        assert std == pytest.approx(levels[index], rel=0.25, abs=0.01)
 
 
 def _optimizer_iterations(run_dir):
@@ -108,10 +169,78 @@ def test_resume_refuses_a_folder_that_is_not_a_run(prepared_sample, tmp_path):
         train(prepared_sample, tmp_path, TINY, TrainConfig(), resume=tmp_path)
 
 
-def test_bad_settings_are_refused_before_anything_is_written(prepared_sample, tmp_path):
-    with pytest.raises(FaceDenoiseError, match="mse, l1, charbonnier"):
-        train(prepared_sample, tmp_path / "runs", TINY, TrainConfig(loss="huber"))
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        ({"loss": "huber"}, "mse, l1, charbonnier"),
+        ({"noise_range": (0.3, 0.1)}, "LOW < HIGH"),
+        ({"noise_range": (0.0, float("nan"))}, "noise-range"),
+        ({"noise_factor": float("inf")}, "noise-factor"),
+        ({"clean_fraction": 1.0}, "clean-fraction"),
+        ({"patch_size": 200}, "larger than the training images"),
+    ],
+)
+def test_bad_settings_are_refused_before_anything_is_written(prepared_sample, tmp_path,
+                                                             settings, message):
+    with pytest.raises(FaceDenoiseError, match=message):
+        train(prepared_sample, tmp_path / "runs", TINY, TrainConfig(**settings))
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_range_needs_a_model_with_a_noise_input(prepared_sample, tmp_path):
+    model = ModelConfig(arch="unet", width=4, depth=2, noise_input=False)
+    with pytest.raises(FaceDenoiseError, match="noise-conditional"):
+        train(prepared_sample, tmp_path / "runs", model, TrainConfig(noise_range=(0.0, 0.5)))
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        ("state.json", "damaged"),
+        ("history.csv", "damaged"),
+        ("last.keras", "not a facedenoise model"),
+        ("config.json", "settings"),
+    ],
+)
+def test_resuming_a_damaged_run_is_one_clear_error(prepared_sample, tiny_run, tmp_path,
+                                                    damage, message):
+    import shutil
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(tiny_run, run_dir)
+    shutil.copyfile(run_dir / "best.keras", run_dir / "last.keras")
+    (run_dir / "state.json").write_text('{"epoch": 1}')
+    (run_dir / "history.csv").write_text("epoch,loss\n1,0.5\n")
+    config = json.loads((run_dir / "config.json").read_text())
+    config["train"]["epochs"] = 5
+    (run_dir / "config.json").write_text(json.dumps(config))
+    garbage = {
+        "state.json": '{"epoch": 1, "best',
+        "history.csv": "epoch,loss\nnot-a-number,0.5\n",
+        "last.keras": "not a zip",
+        "config.json": json.dumps({**config, "train": {**config["train"], "loss": "huber"}}),
+    }
+    (run_dir / damage).write_text(garbage[damage])
+    with pytest.raises(FaceDenoiseError, match=message):
+        train(prepared_sample, tmp_path / "runs", resume=run_dir)
+
+
+def test_a_named_run_refuses_an_existing_folder(prepared_sample, tmp_path):
+    (tmp_path / "runs" / "mine").mkdir(parents=True)
+    with pytest.raises(FaceDenoiseError, match="--resume"):
+        train(prepared_sample, tmp_path / "runs", TINY, TrainConfig(), run_name="mine")
+
+
+def test_only_the_chief_of_a_multi_worker_job_writes_the_run(monkeypatch):
+    from facedenoise.train import is_chief
+
+    cluster = {"worker": ["localhost:1", "localhost:2"]}
+    for index, expected in ((0, True), (1, False)):
+        spec = {"cluster": cluster, "task": {"type": "worker", "index": index}}
+        monkeypatch.setenv("TF_CONFIG", json.dumps(spec))
+        assert is_chief() is expected
+    monkeypatch.delenv("TF_CONFIG")
+    assert is_chief()
 
 
 MIRRORED_CHECK = textwrap.dedent(

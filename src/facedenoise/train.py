@@ -137,13 +137,22 @@ def _check_patch_size(data_dir: Path, config: TrainConfig) -> None:
         )
 
 
-def _new_run_dir(runs_dir: Path, arch: str) -> Path:
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    run_dir = Path(runs_dir) / f"{stamp}-{arch}"
-    suffix = 1
-    while run_dir.exists():
-        suffix += 1
-        run_dir = Path(runs_dir) / f"{stamp}-{arch}-{suffix}"
+def _new_run_dir(runs_dir: Path, arch: str, name: str | None = None) -> Path:
+    if name is not None:
+        run_dir = Path(runs_dir) / name
+        if name in ("", ".", "..") or Path(name).name != name:
+            raise FaceDenoiseError(f"--name '{name}' must be a plain folder name.")
+        if run_dir.exists():
+            raise FaceDenoiseError(
+                f"{run_dir} exists; continue it with --resume {run_dir}, or choose another --name."
+            )
+    else:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        run_dir = Path(runs_dir) / f"{stamp}-{arch}"
+        suffix = 1
+        while run_dir.exists():
+            suffix += 1
+            run_dir = Path(runs_dir) / f"{stamp}-{arch}-{suffix}"
     try:
         run_dir.mkdir(parents=True)
     except OSError as error:
@@ -293,7 +302,7 @@ def _model_for(run_dir, config, resume, strategy, runs_dir):
             _compile(model, config.train)
             return model
         model = load_model(run_dir / LAST, compile=True)
-        if model.optimizer is None:  # a last.keras saved without its optimizer
+        if getattr(model, "optimizer", None) is None:  # saved without its optimizer
             _compile(model, config.train)
         return model
 
@@ -306,6 +315,7 @@ def train(
     resume: Path | None = None,
     *,
     epochs: int | None = None,
+    run_name: str | None = None,
     on_start: Callable[[Path, dict], None] | None = None,
     on_batch: Callable[[int, int, dict], None] | None = None,
     on_epoch: Callable[[int, dict], None] | None = None,
@@ -315,6 +325,7 @@ def train(
     Images are float [0, 1]; the loss compares the model's output with the clean image.
     data_dir: the prepared dataset (None with `resume`: the run's own).
     resume: a run folder to continue (its config wins; `epochs` may extend it).
+    run_name: the new run folder's name in `runs_dir` (default: <timestamp>-<arch>).
     on_start(run_dir, info): once the data and model are ready (info: epochs, done_epochs,
         steps_per_epoch, batch_size); on_batch(epoch, step, logs); on_epoch(epoch, logs).
     Ctrl-C saves last.keras and state.json before KeyboardInterrupt propagates, so even a run
@@ -327,7 +338,7 @@ def train(
             raise FaceDenoiseError("Pass --data, the prepared dataset to train on.")
         config = _fresh_config(Path(data_dir), model_config, train_config)
         _check_patch_size(Path(data_dir), config.train)
-        run_dir = _new_run_dir(runs_dir, config.model.arch) if is_chief() else None
+        run_dir = _new_run_dir(runs_dir, config.model.arch, run_name) if is_chief() else None
         state = {}
     else:
         run_dir = Path(resume)

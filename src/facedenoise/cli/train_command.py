@@ -132,6 +132,11 @@ def train(
         str, typer.Option(help="auto, none, mirrored (GPUs here) or multiworker (TF_CONFIG).")
     ] = TRAIN.strategy,
     runs: Annotated[Path, typer.Option(help="Folder that holds run folders.")] = Path(RUNS_DIR),
+    name: Annotated[
+        str | None,
+        typer.Option(help="Name of the new run folder in --runs (default: <timestamp>-<arch>).",
+                     show_default=False),
+    ] = None,
     resume: Annotated[
         Path | None,
         typer.Option(help="Continue an interrupted run folder (its settings win).",
@@ -167,7 +172,8 @@ def train(
             try:
                 run_dir = run_train(
                     data if data is not None or resume else Path(DATA_DIR), runs,
-                    model_config, train_config, resume=resume, epochs=epochs, **hooks,
+                    model_config, train_config, resume=resume, epochs=epochs, run_name=name,
+                    **hooks,
                 )
             except KeyboardInterrupt:
                 hint = (f"Resume with: facedenoise train --resume {started[0]}" if started
