@@ -191,3 +191,15 @@ def test_help_shows_units_and_model_names_and_no_bool():
     assert "<bool>" not in result.output
     for text in ("PIXELS", "'starter'", "'latest'", "--noise-level", "--max-pixels", ".onnx"):
         assert text in result.output
+
+
+def test_images_over_max_pixels_are_refused_per_file(tmp_path, sample_faces, tiny_run):
+    # Issue 13.2: the limit is checked from the header, before decoding; the rest go on.
+    _faces(tmp_path / "in", sample_faces, ["a.png"])
+    write_image(tmp_path / "in" / "big.png", np.zeros((120, 300, 3), np.float32))
+    result = _denoise(tmp_path / "in", tmp_path / "out", "--model", tiny_run,
+                      "--max-pixels", "20000")
+    assert result.exit_code == 1, result.output
+    assert "Denoised 1" in result.output and "Failed 1" in result.output
+    assert "300x120" in result.output and "--max-pixels" in result.output
+    assert sorted(path.name for path in (tmp_path / "out").iterdir()) == ["a.png"]

@@ -17,6 +17,7 @@ from facedenoise import __version__
 from facedenoise.cli import (
     denoise_command,
     evaluate_command,
+    export_command,
     models_command,
     prepare_command,
     train_command,
@@ -103,6 +104,7 @@ app.command("prepare", cls=_Command)(prepare_command.prepare)
 app.command("train", cls=_Command)(train_command.train)
 app.command("evaluate", cls=_Command)(evaluate_command.evaluate)
 app.command("denoise", cls=_Command)(denoise_command.denoise)
+app.command("export", cls=_Command)(export_command.export)
 app.command("models", cls=_Command)(models_command.models)
 
 

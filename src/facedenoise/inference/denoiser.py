@@ -16,7 +16,7 @@ import numpy as np
 
 from facedenoise.config import AUTO, RUNS_DIR, DenoiseConfig
 from facedenoise.errors import FaceDenoiseError
-from facedenoise.imageio import array_from_image, image_from_array
+from facedenoise.imageio import array_from_image, check_max_pixels, image_from_array
 from facedenoise.inference.levels import NoiseLevel, check_noise_level, estimate_level
 from facedenoise.inference.runtimes import KerasRuntime, OnnxRuntime
 from facedenoise.inference.tiling import chunks, denoise_tiled_rows, pad_edges
@@ -35,8 +35,7 @@ def check_config(config: DenoiseConfig) -> None:
             f"--tile-overlap must lie in [0, {config.tile}) for --tile {config.tile}; "
             "an overlap of a sixteenth to a quarter of the tile is plenty."
         )
-    if config.max_pixels < 1:
-        raise FaceDenoiseError(f"--max-pixels must be at least 1, not {config.max_pixels}.")
+    check_max_pixels(config.max_pixels)
     check_noise_level(config.noise_level)
 
 

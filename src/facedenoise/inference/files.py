@@ -286,15 +286,9 @@ class _Pipeline:
 
 
 def _read(path: Path, max_pixels: int) -> np.ndarray:
-    """The stored array of an image file, refused when it holds more than `max_pixels`."""
-    stored = read_stored(path)
-    height, width = stored.shape[:2]
-    if height * width > max_pixels:
-        raise FaceDenoiseError(
-            f"{path} has {width}x{height} = {height * width / 1e6:.1f} megapixels, more than "
-            f"--max-pixels {max_pixels / 1e6:g} megapixels; raise --max-pixels to denoise it."
-        )
-    return stored
+    """The stored array of an image file; its declared size is checked against `max_pixels`
+    before it is decoded (ImageError, a FaceDenoiseError, names the file and the limit)."""
+    return read_stored(path, max_pixels=max_pixels)
 
 
 def _write_file(target: Path, clean: np.ndarray, options: dict) -> None:

@@ -37,8 +37,17 @@ def check_noise_level(value: NoiseLevel) -> float | str:
 
 
 def estimate_level(pixels: np.ndarray) -> float:
-    """The noise level of float32 HxWx3 [0, 1] pixels, clamped to NOISE_LEVEL_RANGE."""
-    estimate = _estimator()(pixels)
+    """The noise level of float32 HxWx3 [0, 1] pixels, clamped to NOISE_LEVEL_RANGE.
+
+    Raises FaceDenoiseError when the image cannot be estimated from (too small), saying how
+    to give the level instead.
+    """
+    try:
+        estimate = _estimator()(pixels)
+    except FaceDenoiseError as error:
+        raise FaceDenoiseError(
+            f"{error} Give the noise level instead (--noise-level, or noise_level=...)."
+        ) from error
     low, high = NOISE_LEVEL_RANGE
     return float(min(max(estimate, low), high))
 

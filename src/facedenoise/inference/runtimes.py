@@ -11,6 +11,7 @@ do not care which one runs:
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -112,6 +113,9 @@ def _session(path: Path, providers: list[str] | None):
     wanted = providers or ["CUDAExecutionProvider", "CPUExecutionProvider"]
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3  # errors only: no warnings on stderr
+    # One thread per core this process may use (a container may allow fewer than the host has).
+    if hasattr(os, "sched_getaffinity"):
+        options.intra_op_num_threads = len(os.sched_getaffinity(0))
     try:
         return onnxruntime.InferenceSession(
             str(path), options, providers=[name for name in wanted if name in available]
