@@ -25,6 +25,8 @@ import zipfile
 from pathlib import Path
 
 DEFAULT_CACHE_DIR = Path.home() / ".cache" / "facedenoise-registry"
+DEBIAN_MIRROR = "http://deb.debian.org/debian"
+DEBIAN_KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
 PIN_SEPARATORS = {"pypi": "==", "npm": "@", "debian": "="}
 
 
@@ -38,12 +40,15 @@ class Package:
 
     registry: "pypi", "npm" or "debian".
     filename: the exact archive the registry must serve for this pin.
+    suite: for Debian, a release other than the machine's own (e.g. "trixie"), read
+        through a private apt state under the cache so that the system's apt is untouched.
     """
 
     registry: str
     name: str
     version: str
     filename: str
+    suite: str = ""
 
     @property
     def pin(self) -> str:
@@ -61,9 +66,9 @@ def npm(name: str, version: str, filename: str) -> Package:
     return Package("npm", name, version, filename)
 
 
-def debian(name: str, version: str, filename: str) -> Package:
-    """A Debian binary package as `apt-get download` names it."""
-    return Package("debian", name, version, filename)
+def debian(name: str, version: str, filename: str, suite: str = "") -> Package:
+    """A Debian binary package as `apt-get download` names it, from `suite` if given."""
+    return Package("debian", name, version, filename, suite)
 
 
 def add_cache_argument(parser: argparse.ArgumentParser) -> None:
@@ -85,7 +90,11 @@ def fetch(package: Package, cache_dir: Path) -> Path:
     shutil.rmtree(partial_dir, ignore_errors=True)
     partial_dir.mkdir(parents=True)
     try:
-        _run(_download_command(package, partial_dir), partial_dir, package)
+        command = _download_command(package, partial_dir)
+        if package.registry == "debian" and package.suite:
+            options = _suite_apt_options(package, cache_dir)
+            command[1:1] = options
+        _run(command, partial_dir, package)
         downloaded = sorted(path.name for path in partial_dir.iterdir())
         if downloaded != [package.filename]:
             raise RegistryError(
@@ -117,6 +126,30 @@ def _download_command(package: Package, dest: Path) -> list[str]:
     if package.registry == "debian":
         return ["apt-get", "download", "--quiet", package.pin]
     raise RegistryError(f"unknown registry {package.registry!r}; use pypi, npm or debian")
+
+
+def _suite_apt_options(package: Package, cache_dir: Path) -> list[str]:
+    """apt options that read `package.suite` from a private state under cache_dir.
+
+    The sources list, package lists and apt cache live in cache_dir/apt-<suite>, so the
+    machine's own sources and lists are never changed. The lists are fetched once
+    (`apt-get update` with the same options); delete that folder to refresh them.
+    """
+    state = (cache_dir / f"apt-{package.suite}").resolve()
+    (state / "lists" / "partial").mkdir(parents=True, exist_ok=True)
+    sources = state / "sources.list"
+    sources.write_text(f"deb [signed-by={DEBIAN_KEYRING}] {DEBIAN_MIRROR} {package.suite} main\n")
+    options = [
+        f"-o=Dir::Etc::SourceList={sources}",
+        "-o=Dir::Etc::SourceParts=/nonexistent",
+        f"-o=Dir::State::Lists={state / 'lists'}",
+        f"-o=Dir::Cache={state / 'cache'}",
+        "-o=Debug::NoLocking=1",
+        "-o=Acquire::IndexTargets::deb::Contents-deb::DefaultEnabled=false",
+    ]
+    if not any((state / "lists").glob("*_Packages*")):
+        _run(["apt-get", *options, "--quiet", "update"], state, package)
+    return options
 
 
 def _pip_selection_flags(filename: str) -> list[str]:

@@ -181,6 +181,10 @@ LIBJXL_TESTDATA = debian(
 PALAPELI = debian("palapeli-data", "4:22.12.3-1", "palapeli-data_4%3a22.12.3-1_all.deb")
 KRANK = debian("krank", "0.7+dfsg2-4", "krank_0.7+dfsg2-4_all.deb")
 BUDGIE_CORE = debian("budgie-core", "10.7.1-1", "budgie-core_10.7.1-1_amd64.deb")
+# Debian 13 (trixie): read through a private apt state, see _registry._suite_apt_options.
+BUDGIE_BACKGROUNDS = debian(
+    "budgie-backgrounds", "3.0-1", "budgie-backgrounds_3.0-1_all.deb", suite="trixie"
+)
 PLASMA_WORKSPACE_DATA = debian(
     "plasma-workspace-data",
     "4:5.27.5-2+deb12u2",
@@ -264,6 +268,18 @@ def _plasma_avatar(stem: str, photographer: str, pexels_id: str) -> PhotoSource:
         f"{photographer} via Pexels, photo {pexels_id}, 512x512 crop "
         f"(SPDX header in {stem}.png.license)",
         people=stem == "Astronaut",
+    )
+
+
+def _budgie(stem: str, people: bool = False) -> PhotoSource:
+    return PhotoSource(
+        f"budgie_{stem.replace('-', '_')}",
+        BUDGIE_BACKGROUNDS,
+        f"usr/share/backgrounds/budgie/{stem}.jpg",
+        "CC0-1.0",
+        "Budgie Desktop Developers (debian/copyright: Files: *, CC0-1.0)",
+        people=people,
+        downscale=2,  # 4K JPEGs at q 75: halving removes most blocking
     )
 
 
@@ -405,6 +421,25 @@ PHOTO_SOURCES = (
         "Budgie Desktop Developers (debian/copyright: data/backgrounds/default.jpg, CC0-1.0)",
         downscale=2,  # JPEG q 84 with film-grain filter: halving removes most blocking
     ),
+    # --- added in round 2 of issue 11 ---
+    *(
+        _budgie(stem)
+        for stem in (
+            "abstract-spiral",
+            "beacon-street-sunset",
+            "blue-periwinkle",
+            "canyon-wren",
+            "casa-mila",
+            "extreme-desert-hike",
+            "high-trestle-trail",
+            "lake-sherburne",
+            "oakland-zoo-otters",
+            "perched-osprey",
+            "piazza-gae-aulenti",
+            "singaporean-cityscape",
+            "tea-gardens",
+        )
+    ),
     *(
         _plasma_avatar(stem, photographer, pexels_id)
         for stem, photographer, pexels_id in (
@@ -526,6 +561,13 @@ LEFT_OUT = (
     ),
     ("jigzo-data (Debian)", "puzzles/*", "GPL / CC BY-NC-SA"),
     # --- examined for starter weights v2 (issue 11) ---
+    (
+        "budgie-backgrounds=3.0-1 (Debian trixie)",
+        "roman-colosseum.jpg; ocean-waves.jpg; saturnian-profile.jpg; valley-midnight.jpg, "
+        "waves-midnight.jpg",
+        "the same photo as budgie-core's default.jpg (held out); a woodblock-style print, not "
+        "a photo; a space rendering, mostly black; vector graphics",
+    ),
     (
         "krank=0.7+dfsg2-4 (Debian)",
         "levels/unera-backgrounds/menu-scores1.jpg",
@@ -719,6 +761,10 @@ def total_megapixels(written: dict[str, WrittenPhoto]) -> float:
     return sum(photo.width * photo.height for photo in written.values()) / 1e6
 
 
+def _registry_label(package: Package) -> str:
+    return f"{package.registry} {package.suite}" if package.suite else package.registry
+
+
 def sources_markdown(written: dict[str, WrittenPhoto]) -> str:
     """SOURCES.md: totals, the held-out list, a row per file and what was left out."""
     people = {source.output_name for source in PHOTO_SOURCES if source.people}
@@ -761,7 +807,7 @@ def sources_markdown(written: dict[str, WrittenPhoto]) -> str:
         lines.append(
             f"| {source.output_name}.png | {photo.split} | {size} | {quality} "
             f"| {'yes' if source.people else ''} | {source.package.pin} "
-            f"({source.package.registry}) | `{source.member}` | {source.licence} "
+            f"({_registry_label(source.package)}) | `{source.member}` | {source.licence} "
             f"| {source.credit} |"
         )
     lines += ["", "## Left out", "", "| package | path | why |", "|---|---|---|"]
