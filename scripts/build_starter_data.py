@@ -49,6 +49,7 @@ from _registry import (
     add_cache_argument,
     debian,
     fetch,
+    npm,
     pypi,
     read_members,
 )
@@ -181,6 +182,7 @@ LIBJXL_TESTDATA = debian(
 PALAPELI = debian("palapeli-data", "4:22.12.3-1", "palapeli-data_4%3a22.12.3-1_all.deb")
 KRANK = debian("krank", "0.7+dfsg2-4", "krank_0.7+dfsg2-4_all.deb")
 BUDGIE_CORE = debian("budgie-core", "10.7.1-1", "budgie-core_10.7.1-1_amd64.deb")
+FACE_API = npm("@vladmandic/face-api", "1.7.15", "vladmandic-face-api-1.7.15.tgz")
 # Debian 13 (trixie): read through a private apt state, see _registry._suite_apt_options.
 BUDGIE_BACKGROUNDS = debian(
     "budgie-backgrounds", "3.0-1", "budgie-backgrounds_3.0-1_all.deb", suite="trixie"
@@ -280,6 +282,19 @@ def _budgie(stem: str, people: bool = False) -> PhotoSource:
         "Budgie Desktop Developers (debian/copyright: Files: *, CC0-1.0)",
         people=people,
         downscale=2,  # 4K JPEGs at q 75: halving removes most blocking
+    )
+
+
+def _face_api(number: int) -> PhotoSource:
+    return PhotoSource(
+        f"faceapi_sample{number}",
+        FACE_API,
+        f"package/demo/sample{number}.jpg",
+        "MIT",
+        "Vladimir Mandic, the package's author and copyright holder: README.md says of the demo "
+        '"Photos shown below are taken by me"; LICENSE: MIT, Copyright (c) Vladimir Mandic',
+        people=True,
+        downscale=2,  # 1920 px JPEGs at q 60: halving removes most blocking
     )
 
 
@@ -440,6 +455,7 @@ PHOTO_SOURCES = (
             "tea-gardens",
         )
     ),
+    *(_face_api(number) for number in range(1, 7)),  # groups of 3-5 people, faces and skin
     *(
         _plasma_avatar(stem, photographer, pexels_id)
         for stem, photographer, pexels_id in (
@@ -470,10 +486,13 @@ PHOTO_SOURCES = (
 # Never trained on: judged on by every model. Drawn only from photos added after the
 # first starter weights (v1, trained on the 37 older photos), so that those weights, FFDNet,
 # BM3D and new models all meet them fresh. They span scenes: architecture, underwater
-# (reef, open water, sand), sky, beach, animals, food, objects, a vehicle and a person.
+# (reef, open water, sand), sky, beach, animals, food, objects, a vehicle and a person;
+# round 2 added two group photos of people (faces, skin) from @vladmandic/face-api.
 HELDOUT = frozenset(
     {
         "budgie_colosseum",
+        "faceapi_sample3",
+        "faceapi_sample6",
         "krank_level_06",
         "krank_level_20",
         "krank_level_29",
