@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import io
+import os
+import struct
+import threading
+import zlib
 
 import cv2
 import numpy as np
@@ -11,13 +15,26 @@ from PIL import Image
 
 from facedenoise.errors import FaceDenoiseError
 from facedenoise.imageio import (
+    EMPTY,
+    NOT_A_REGULAR_FILE,
+    TOO_LARGE,
+    UNREADABLE,
+    ImageError,
+    _quiet_decoders,
     array_from_image,
+    check_max_pixels,
     decode_image,
     decode_stored,
     encode_image,
     find_images,
     image_from_array,
+    largest_max_pixels,
+    list_images,
+    read_file_bytes,
+    read_header,
     read_image,
+    read_limited,
+    read_stored,
     write_image,
 )
 
@@ -237,3 +254,183 @@ def test_find_images_refuses_arguments_that_match_nothing(tmp_path, monkeypatch,
     (tmp_path / "empty").mkdir()
     with pytest.raises(FaceDenoiseError, match=argument.replace("*", r"\*")):
         find_images([argument])
+
+
+# --- Hostile input: every failure is an ImageError naming the file, sizes are checked first ----
+
+
+def _chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def _png_declaring(width: int, height: int, colour_type: int = 2) -> bytes:
+    """A PNG whose header declares `width`x`height` and whose pixel data is one empty row:
+    enough for a decoder that trusts the header to allocate the whole image."""
+    header = struct.pack(">IIBBBBB", width, height, 8, colour_type, 0, 0, 0)
+    pixels = zlib.compress(b"\x00" * 16)
+    return PNG_SIGNATURE + _chunk(b"IHDR", header) + _chunk(b"IDAT", pixels) + _chunk(b"IEND", b"")
+
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def test_malformed_exif_chunk_loses_only_the_orientation(sample_faces):
+    """A 6-byte eXIf chunk made Pillow raise struct.error; the pixels are still readable."""
+    data = sample_faces[0].read_bytes()
+    with_exif = data[:33] + _chunk(b"eXIf", b"MM\x00*\x00\x00") + data[33:]  # after IHDR
+    np.testing.assert_array_equal(decode_stored(with_exif), decode_stored(data))
+    assert read_header(with_exif).orientation == 1
+
+
+@pytest.mark.parametrize(
+    "width, height, colour_type",
+    [(30000, 30000, 0), (13500, 13500, 6), (20000, 6000, 2)],  # over Pillow's limit, and not
+)
+def test_oversized_images_are_refused_before_decoding(width, height, colour_type):
+    with pytest.raises(ImageError, match="big.png is") as caught:
+        decode_stored(_png_declaring(width, height, colour_type), "big.png")
+    assert caught.value.kind == TOO_LARGE and f"{width * height:,} pixels" in str(caught.value)
+
+
+def test_max_pixels_is_the_limit(sample_faces):
+    data = sample_faces[0].read_bytes()  # 128x128
+    assert decode_stored(data, max_pixels=128 * 128).shape[:2] == (128, 128)
+    with pytest.raises(ImageError, match="16,384 pixels") as caught:
+        decode_stored(data, max_pixels=128 * 128 - 1)
+    assert caught.value.kind == TOO_LARGE
+
+
+def _mutations(data: bytes, count: int, seed: int) -> list[bytes]:
+    """Copies of `data` with a few bytes flipped, cut short or zeroed (seeded)."""
+    rng = np.random.default_rng(seed)
+    mutated = []
+    for _ in range(count):
+        copy = bytearray(data)
+        for position in rng.integers(0, len(copy), rng.integers(1, 8)):
+            copy[position] = int(rng.integers(0, 256))
+        if rng.random() < 0.3:
+            copy = copy[: int(rng.integers(8, len(copy)))]
+        mutated.append(bytes(copy))
+    return mutated
+
+
+@pytest.mark.parametrize("extension", [".png", ".jpg", ".webp", ".tif", ".bmp"])
+def test_damaged_files_only_ever_raise_image_errors(face, extension, capfd):
+    """Whatever a decoder raises on damaged data (struct.error, cv2.error, SyntaxError...)
+    becomes an ImageError, and nothing the native decoders print reaches the terminal."""
+    data = encode_image(face, extension)
+    for mutated in _mutations(data, 40, seed=len(extension)):
+        try:
+            decode_stored(mutated, "damaged")
+        except ImageError as error:
+            assert "damaged" in str(error) and error.kind in (UNREADABLE, TOO_LARGE)
+    err = capfd.readouterr().err
+    assert "libpng" not in err and "Corrupt JPEG" not in err and "[ERROR" not in err
+
+
+def test_libpng_complaints_are_hidden_but_other_output_is_kept(sample_faces, capfd):
+    data = bytearray(sample_faces[0].read_bytes())
+    start = data.find(b"IDAT") + 20
+    data[start : start + 200] = bytes(b ^ 0x55 for b in data[start : start + 200])
+    with pytest.raises(ImageError, match="not a readable image"):
+        decode_stored(bytes(data), "bad.png")
+    with _quiet_decoders:  # what another thread writes meanwhile goes through
+        os.write(2, b"progress 50%\n")
+    err = capfd.readouterr().err
+    assert "libpng" not in err and err == "progress 50%\n"
+
+
+def test_symlink_to_a_device_is_refused_unread(tmp_path):
+    link = tmp_path / "zero.png"
+    link.symlink_to("/dev/zero")
+    with pytest.raises(ImageError, match="not a regular file") as caught:
+        read_image(link)
+    assert caught.value.kind == NOT_A_REGULAR_FILE
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+def test_named_pipe_is_refused_without_blocking(tmp_path):
+    pipe = tmp_path / "pipe.png"
+    os.mkfifo(pipe)
+    outcome = []
+
+    def read():
+        try:
+            read_stored(pipe)
+        except ImageError as error:
+            outcome.append(error.kind)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(timeout=10)
+    if reader.is_alive():  # blocked in open(): release it before failing
+        os.close(os.open(pipe, os.O_WRONLY | os.O_NONBLOCK))
+        pytest.fail("reading a named pipe blocked")
+    assert outcome == [NOT_A_REGULAR_FILE]
+
+
+def test_files_over_max_bytes_are_refused(tmp_path, sample_faces):
+    path = tmp_path / "face.png"
+    path.write_bytes(sample_faces[0].read_bytes())
+    assert read_file_bytes(path, max_bytes=path.stat().st_size) == path.read_bytes()
+    with pytest.raises(ImageError, match="byte limit") as caught:
+        read_file_bytes(path, max_bytes=1000)
+    assert caught.value.kind == TOO_LARGE
+    with pytest.raises(ImageError, match="byte limit"):
+        read_limited(io.BytesIO(bytes(5000)), "stream", max_bytes=4999)  # grows past the limit
+
+
+def test_header_gives_the_upright_size_without_decoding(tmp_path):
+    image = Image.fromarray(_marked_image())  # 20 rows, 30 columns
+    exif = image.getexif()
+    exif[0x0112] = 6
+    path = tmp_path / "turned.jpg"
+    image.save(path, exif=exif.tobytes())
+    header = read_header(path)
+    assert (header.width, header.height, header.orientation) == (30, 20, 6)
+    assert header.upright_size == (30, 20)  # displayed 90 degrees turned: 30 rows, 20 columns
+    assert read_header(_png_declaring(9000, 9000), max_pixels=10**8).pixels == 81 * 10**6
+
+
+def test_max_pixels_cannot_exceed_what_pillow_reads():
+    check_max_pixels(largest_max_pixels())
+    for bad in (0, largest_max_pixels() + 1, 1.5):
+        with pytest.raises(FaceDenoiseError, match="--max-pixels"):
+            check_max_pixels(bad)
+
+
+def test_header_of_a_float_tiff_pillow_cannot_open(face):
+    data = encode_image(face, ".tif", dtype="float32")
+    header = read_header(data)
+    assert (header.height, header.width) == face.shape[:2]
+    with pytest.raises(ImageError) as caught:
+        read_header(data, max_pixels=100)
+    assert caught.value.kind == TOO_LARGE
+
+
+def test_empty_data_has_its_own_kind():
+    with pytest.raises(ImageError, match="empty") as caught:
+        decode_stored(b"", "nothing.png")
+    assert caught.value.kind == EMPTY
+
+
+def test_find_images_takes_an_existing_path_literally(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for name in ("holiday [draft].png", "shot*.png", "a1.png"):
+        _touch_image(tmp_path / name)
+    assert [image.path.name for image in find_images(["holiday [draft].png"])] == [
+        "holiday [draft].png"
+    ]
+    assert [image.path.name for image in find_images(["shot*.png"])] == ["shot*.png"]
+    assert [image.path.name for image in find_images(["a[12].png"])] == ["a1.png"]  # a pattern
+    with pytest.raises(FaceDenoiseError, match=r"missing\[2\].png does not exist"):
+        find_images(["missing[2].png"])
+
+
+def test_find_images_refuses_a_named_pipe(tmp_path):
+    if not hasattr(os, "mkfifo"):
+        pytest.skip("named pipes are POSIX")
+    os.mkfifo(tmp_path / "pipe.png")
+    with pytest.raises(ImageError, match="not a regular file"):
+        find_images([str(tmp_path / "pipe.png")])
+    assert list_images(tmp_path) == []

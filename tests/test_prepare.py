@@ -7,9 +7,13 @@ with the awkward files a real download or a user folder holds: corrupt, empty, g
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
+import os
+import re
 import shutil
+import stat
 import tarfile
 import zipfile
 from pathlib import Path
@@ -132,6 +136,14 @@ def test_counts_layout_and_skips(prepared, tree, sample_faces):
     assert (duplicates - set(reasons)) < set(by_source(manifest))
     assert reasons[(duplicates & set(reasons)).pop()].startswith("duplicate of")
     assert "empty" in reasons["01000/empty.png"] and "smaller" in reasons["02000/small.png"]
+    kinds = {entry["source"]: entry["kind"] for entry in manifest.skipped}
+    assert {source: kinds[source] for source in UNUSABLE} == {
+        "00000/corrupt.png": "unreadable",
+        "01000/empty.png": "empty",
+        "01000/notes.jpg": "unreadable",
+        "02000/small.png": "too_small",
+    }
+    assert kinds[(duplicates & set(kinds)).pop()] == "duplicate"
     for split, count in manifest.counts.items():
         files = clean_files(out, split)
         assert len(files) == count
@@ -453,6 +465,112 @@ def test_cli_errors_are_one_red_line(tmp_path, arguments, message):
     assert result.exit_code == 1
     assert message in result.output and "Traceback" not in result.output
     assert result.output.strip().startswith("error:")
+
+
+def test_cli_groups_skipped_files_by_kind(tree, tmp_path):
+    result = cli.invoke(
+        app,
+        ["prepare", "--source", str(tree[0]), "--out", str(tmp_path / "data"), "--workers", "1"],
+    )
+    assert result.exit_code == 0, result.output
+    summary = " ".join(result.output.split())
+    assert "Skipped 5 (2 unreadable;" in summary  # most common first
+    assert all(part in summary for part in ("; 1 empty", "; 1 too small", "; 1 duplicates"))
+
+
+def test_cli_prints_paths_as_they_are(tree, tmp_path):
+    """Paths are data, not rich markup: [/bold] used to crash after writing the dataset."""
+    source = tmp_path / "holiday [draft]"
+    shutil.copytree(tree[0] / "00000", source)
+    out = tmp_path / "out [/bold] [red]x"
+    result = cli.invoke(
+        app, ["prepare", "--source", str(source), "--out", str(out), "--workers", "1"]
+    )
+    assert result.exit_code == 0, result.output
+    squeezed = "".join(result.output.split())  # rich wraps long lines, even inside a path
+    assert f"Prepared{out}".replace(" ", "") in squeezed
+    assert (out / "manifest.json").exists()
+    missing = cli.invoke(app, ["prepare", "--source", str(tmp_path / "gone [/bold]")])
+    assert missing.exit_code == 1 and "gone [/bold] does not exist" in missing.output
+
+
+@pytest.mark.parametrize("value", ["inf", "nan", "-0.1", "1.5"])
+def test_noise_factor_outside_zero_one_is_refused(tmp_path, value):
+    result = cli.invoke(app, ["prepare", "--out", str(tmp_path / "data"), "--noise-factor", value])
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    assert not (tmp_path / "data").exists()
+    with pytest.raises(FaceDenoiseError, match="noise_factor"):
+        prepare(None, tmp_path / "data", PrepareConfig(noise_factor=float(value)), workers=1)
+
+
+def test_max_pixels_skips_larger_images(tree, tmp_path):
+    result = cli.invoke(
+        app,
+        ["prepare", "--source", str(tree[0]), "--out", str(tmp_path / "data"), "--workers", "1"]
+        + ["--max-pixels", "200000"],  # 128x160 passes, 1024x1024 does not
+    )
+    assert result.exit_code == 0, result.output
+    skipped = json.loads((tmp_path / "data" / "manifest.json").read_text())["skipped"]
+    large = [entry for entry in skipped if entry["source"] == "03000/large1024.png"]
+    assert large[0]["kind"] == "too_large" and "200,000-pixel limit" in large[0]["reason"]
+    assert "1 too large" in " ".join(result.output.split())
+    refused = cli.invoke(app, ["prepare", "--out", str(tmp_path / "x"), "--max-pixels", "10**9"])
+    assert refused.exit_code == 2
+
+
+@pytest.mark.parametrize("where", ["manifest", "worker"])
+def test_full_disk_is_one_red_line(tree, tmp_path, monkeypatch, where):
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    target = "manifest.atomic_write_text" if where == "manifest" else "worker._write_scratch"
+    monkeypatch.setattr(f"facedenoise.prepare.{target}", full)
+    out = tmp_path / "data"
+    result = cli.invoke(
+        app, ["prepare", "--source", str(tree[0]), "--out", str(out), "--workers", "1"]
+    )
+    assert result.exit_code == 1, result.output
+    assert result.output.strip().startswith("error:") and "Traceback" not in result.output
+    assert "No space left on device" in result.output and len(result.output.splitlines()) <= 3
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_read_only_out_is_one_red_line(tree, tmp_path):
+    out = tmp_path / "data"
+    out.mkdir()
+    out.chmod(0o555)
+    try:
+        result = cli.invoke(
+            app, ["prepare", "--source", str(tree[0]), "--out", str(out), "--workers", "1"]
+        )
+    finally:
+        out.chmod(0o755)
+    assert result.exit_code == 1 and "Permission denied" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_outputs_follow_the_umask_and_stale_temporary_files_go(tree, tmp_path):
+    out = tmp_path / "data"
+    saved = os.umask(0o022)
+    try:
+        prepare(tree[0], out, PrepareConfig(count=5), workers=1)
+        stale = out / ".manifest.json.k3j4h5g6.json"  # what a kill during a write leaves
+        stale.write_text("{")
+        os.utime(stale, (1, 1))
+        prepare(tree[0], out, PrepareConfig(count=5), workers=1)
+    finally:
+        os.umask(saved)
+    written = [out / "manifest.json", *out.rglob("*.png")]
+    assert {stat.S_IMODE(path.stat().st_mode) for path in written} == {0o644}
+    assert sorted(path.name for path in out.iterdir()) == ["clean", "manifest.json", "noisy"]
+
+
+def test_cli_help_names_units_and_hides_flag_types():
+    result = cli.invoke(app, ["prepare", "--help"], env={"COLUMNS": "200"})
+    assert "output images, in pixels" in result.output
+    assert re.search(r"--max-pixels +PIXELS", result.output)
+    assert re.search(r"--force +--no-force +Overwrite", result.output)  # no <bool> between
+    assert "<bool>" not in result.output
 
 
 def test_cli_usage_errors_exit_2():

@@ -308,12 +308,12 @@ def read_header(
             if width * height > max_pixels:
                 raise _too_many_pixels(name, width, height, max_pixels)
             orientation = _orientation(image) if exif_possible else 1
-    except Image.DecompressionBombError as error:  # Pillow's own ceiling, above ours by default
+    except Image.DecompressionBombError as error:  # Pillow's own ceiling, above MAX_PIXELS
         declared = re.search(r"\((\d+) pixels\)", str(error))
         size = f" ({int(declared.group(1)):,} pixels)" if declared else ""
+        limit = min(max_pixels, largest_max_pixels())
         raise ImageError(
-            f"{name} is larger{size} than the {max_pixels:,}-pixel limit (--max-pixels).",
-            TOO_LARGE,
+            f"{name} is larger{size} than the {limit:,}-pixel limit (--max-pixels).", TOO_LARGE
         ) from None
     except ImageError:
         raise
@@ -362,6 +362,24 @@ def _tiff_size(data: bytes) -> tuple[int, int]:
         if tag in (256, 257) and kind in value_formats:  # ImageWidth, ImageLength
             (sizes[tag],) = struct.unpack_from(order + value_formats[kind], data, value_at)
     return sizes[256], sizes[257]
+
+
+def largest_max_pixels() -> int:
+    """The largest useful max_pixels: Pillow, which reads the headers, refuses images over
+    twice its MAX_IMAGE_PIXELS (178,956,970 pixels by default) as decompression bombs."""
+    return 2 * _pil().MAX_IMAGE_PIXELS
+
+
+def check_max_pixels(max_pixels: int, option: str = "--max-pixels") -> None:
+    """Raise FaceDenoiseError unless `max_pixels` is a whole number in [1, largest_max_pixels()]."""
+    largest = largest_max_pixels()
+    if isinstance(max_pixels, bool) or not isinstance(max_pixels, int):
+        raise FaceDenoiseError(f"{option} must be a whole number of pixels, not {max_pixels!r}.")
+    if not 1 <= max_pixels <= largest:
+        raise FaceDenoiseError(
+            f"{option} must be between 1 and {largest:,} (the most Pillow reads), not "
+            f"{max_pixels:,}."
+        )
 
 
 def _orientation(image) -> int:

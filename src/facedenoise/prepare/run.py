@@ -19,6 +19,7 @@ from facedenoise.config import NOISE_LEVEL_RANGE, PrepareConfig
 from facedenoise.dataset import MANIFEST_NAME, NOISY_SPLITS
 from facedenoise.errors import FaceDenoiseError
 from facedenoise.fileio import remove_stale_temps
+from facedenoise.imageio import check_max_pixels
 from facedenoise.prepare.journal import (
     JOURNAL_NAME,
     Journal,
@@ -305,7 +306,6 @@ def check_config(config: PrepareConfig) -> None:
     low, high = NOISE_LEVEL_RANGE
     if not (math.isfinite(config.noise_factor) and low <= config.noise_factor <= high):
         problems.append(f"noise_factor must be in [{low:g}, {high:g}], not {config.noise_factor}")
-    if not isinstance(config.max_pixels, int) or config.max_pixels < 1:
-        problems.append(f"max_pixels must be a whole number of at least 1, not {config.max_pixels}")
     if problems:
         raise FaceDenoiseError("Invalid prepare settings: " + "; ".join(problems) + ".")
+    check_max_pixels(config.max_pixels)
