@@ -191,6 +191,11 @@ PALAPELI = debian("palapeli-data", "4:22.12.3-1", "palapeli-data_4%3a22.12.3-1_a
 KRANK = debian("krank", "0.7+dfsg2-4", "krank_0.7+dfsg2-4_all.deb")
 BUDGIE_CORE = debian("budgie-core", "10.7.1-1", "budgie-core_10.7.1-1_amd64.deb")
 FACE_API = npm("@vladmandic/face-api", "1.7.15", "vladmandic-face-api-1.7.15.tgz")
+PUZZLE_JIGSAW = debian(
+    "puzzle-jigsaw",
+    "1.0.2+git20201007.527c529+dfsg-4+b1",
+    "puzzle-jigsaw_1.0.2+git20201007.527c529+dfsg-4+b1_amd64.deb",
+)
 # Debian 13 (trixie): read through a private apt state, see _registry._suite_apt_options.
 BUDGIE_BACKGROUNDS = debian(
     "budgie-backgrounds", "3.0-1", "budgie-backgrounds_3.0-1_all.deb", suite="trixie"
@@ -318,6 +323,17 @@ def _grub_splash(name: str, stem: str, credit: str) -> PhotoSource:
         f"{credit}; Wikimedia Commons featured desktop background, 640 px "
         "(debian/copyright: public domain)",
         decode_with_pillow,
+    )
+
+
+def _puzzle_jigsaw(name: str, stem: str, pexels_id: str) -> PhotoSource:
+    return PhotoSource(
+        f"puzzle_jigsaw_{name}",
+        PUZZLE_JIGSAW,
+        f"usr/share/puzzle-jigsaw/samples/{stem}",
+        "CC0-1.0",
+        f"Pexels photo {pexels_id} (debian/copyright: Files: samples/*, Pexels, CC0-1.0)",
+        downscale=2,  # 1001x648 JPEGs at q 50: halving removes most blocking
     )
 
 
@@ -478,6 +494,7 @@ PHOTO_SOURCES = (
             "tea-gardens",
         )
     ),
+    # groups of 3-5 people (faces, skin), the photographer's own
     *(_face_api(number) for number in range(1, 7)),
     _grub_splash(
         "hornet_launch", "050817-N-3488C-028", "US Navy photo by Jonathan Chandler (17 U.S.C. 105)"
@@ -492,9 +509,9 @@ PHOTO_SOURCES = (
     ),
     _grub_splash("bonsai", "BonsaiTridentMaple", "USDA photo by Peggy Greb (17 U.S.C. 105)"),
     _grub_splash("moraine_lake", "Moraine_Lake_17092005", "Gorgo on Wikimedia Commons"),
-    _grub_splash(
-        "windbuchen", "Windbuchencom", "Richardfabi on Wikimedia Commons"
-    ),  # groups of 3-5 people, faces and skin
+    _grub_splash("windbuchen", "Windbuchencom", "Richardfabi on Wikimedia Commons"),
+    _puzzle_jigsaw("cat", "cat-animal-cat-portrait-mackerel.jpg", "33537"),
+    _puzzle_jigsaw("tiger", "pexels-photo-302304.jpeg", "302304"),
     *(
         _plasma_avatar(stem, photographer, pexels_id)
         for stem, photographer, pexels_id in (
@@ -642,6 +659,17 @@ LEFT_OUT = (
         "mahotas==1.4.19, wand-doc (Debian)",
         "mahotas/demos/data/*.jpg; html/_images/*.jpg",
         "no provenance stated for the photos (and lena)",
+    ),
+    (
+        "kphotoalbum, cinnamon-common (Debian)",
+        "usr/share/kphotoalbum/demo/*.jpg; usr/share/cinnamon/faces/*.jpg",
+        "GPL-2+ (copyleft): debian/copyright gives no other licence for the photos",
+    ),
+    (
+        "libjs-bootstrap5-doc, opencv-doc (Debian)",
+        "examples/features/unsplash-photo-*.jpg; html/pexels_double_decker_bus.jpg",
+        "Unsplash or Pexels only in the file name; no photographer, and debian/copyright "
+        "gives the project's code licence",
     ),
     (
         "stellarium-data=24.3-1 (Debian trixie)",
