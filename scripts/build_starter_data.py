@@ -672,6 +672,29 @@ LEFT_OUT = (
         "gives the project's code licence",
     ),
     (
+        "@vladmandic/human@1.0.1 (npm)",
+        "assets/sample-me.jpg",
+        "a portrait of the package's author; who took it is not stated (its sample1-6 are the "
+        "face-api photos above)",
+    ),
+    (
+        "mate-screensaver-common=1.26.1-1+deb12u1 (Debian)",
+        "usr/share/backgrounds/cosmos/*.jpg",
+        "astronomy pictures; debian/copyright names no source and only assumes GPL-2+ or "
+        "LGPL-2+ (copyleft)",
+    ),
+    (
+        "plasma-workspace-wallpapers=4:6.3.6-2 (Debian trixie)",
+        "usr/share/wallpapers/*",
+        "each metadata.json says CC-BY-SA-4.0 or LGPLv3 (copyleft), as in bookworm",
+    ),
+    (
+        "python3-imageio (Debian); face_recognition 0.2.2, 1.0.0, 1.2.3 (sdists)",
+        "imageio/resources/images/*; tests/test_images/*",
+        "copies of skimage's astronaut and chelsea, plus videos and a GIF; the same test "
+        "images as face_recognition 1.3.0",
+    ),
+    (
         "stellarium-data=24.3-1 (Debian trixie)",
         "landscapes/*",
         "debian/copyright: GPL-2+ for every file (copyleft); spherical panoramas",
