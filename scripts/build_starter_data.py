@@ -307,8 +307,9 @@ def _face_api(number: int) -> PhotoSource:
         FACE_API,
         f"package/demo/sample{number}.jpg",
         "MIT",
-        "Vladimir Mandic, the package's author and copyright holder: README.md says of the demo "
-        '"Photos shown below are taken by me"; LICENSE: MIT, Copyright (c) Vladimir Mandic',
+        "Vladimir Mandic, the package's author and copyright holder: README.md, over "
+        'demo/screenshot-images.png (which shows sample1-6), says "Photos shown below are '
+        'taken by me"; LICENSE: MIT, Copyright (c) Vladimir Mandic',
         people=True,
         downscale=2,  # 1920 px JPEGs at q 60: halving removes most blocking
     )
