@@ -696,6 +696,12 @@ LEFT_OUT = (
         "images as face_recognition 1.3.0",
     ),
     (
+        "sway-backgrounds=1.10.1-2, phosh-wallpapers=0.42.0-1, gnome-photos-tests=44.0-3 "
+        "(Debian trixie)",
+        "usr/share/backgrounds/sway/*, usr/share/phosh/backgrounds/*; installed-tests/*",
+        "graphics, not photos; the test package holds no images",
+    ),
+    (
         "stellarium-data=24.3-1 (Debian trixie)",
         "landscapes/*",
         "debian/copyright: GPL-2+ for every file (copyleft); spherical panoramas",
