@@ -10,7 +10,9 @@ temporary folder, or --faces-data DIR for a prepared folder). Photos: --photos D
 /work/corpus/heldout, photos no model here was trained on). Every image gets the protocol's
 noise, `clip(clean + level * N(0, 1), 0, 1)`, seeded by (repeat, image, level) and stored as
 8-bit (as a user's file would be), --repeats draws per image and level; "jpeg85"/"jpeg95"
-rows are the clean image saved as JPEG at that quality (the true level is 0). Prints, per
+rows are the clean image saved as JPEG at that quality (the true level is 0), and
+"0.1+jpeg85" is noise of 0.1 then JPEG (scored against 0.1, though JPEG removes some of the
+noise: an informative row, not a target). Prints, per
 method and level, the mean absolute error, the bias (mean signed error) and the largest error
 over all images and draws, then the median time per call for a 128x128 face and a 12-megapixel
 photo. Time it through /work/coord/quiet.sh on a shared machine.
@@ -57,15 +59,20 @@ METHODS = {"ours": estimate_noise_level, "immerkaer": immerkaer, "wavelet": wave
 
 
 def degraded(clean: np.ndarray, level: str, seed: int, image_id: str) -> np.ndarray:
-    """`clean` with the noise of `level` (a number, or jpegNN for a clean JPEG), as 8-bit."""
-    if level.startswith("jpeg"):
-        quality = int(level[4:])
-        encoded = cv2.imencode(
-            ".jpg", quantize(clean)[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality]
-        )[1]
-        return cv2.imdecode(encoded, cv2.IMREAD_COLOR)[..., ::-1].astype(np.float32) / 255.0
-    noisy = add_gaussian_noise(clean, float(level), noise_rng(seed, f"{image_id}/{level}"))
-    return quantize(noisy).astype(np.float32) / 255.0
+    """`clean` under `level`: a number (the protocol's noise), jpegNN (a clean JPEG at quality
+    NN) or NUMBER+jpegNN (noise, then JPEG), read back as 8-bit."""
+    noise, _, quality = level.partition("+jpeg") if "+" in level else (level, "", "")
+    if noise.startswith("jpeg"):
+        noise, quality = "0", noise[4:]
+    pixels = clean
+    if float(noise) > 0:
+        noisy = add_gaussian_noise(clean, float(noise), noise_rng(seed, f"{image_id}/{level}"))
+        pixels = quantize(noisy).astype(np.float32) / 255.0
+    if quality:
+        bgr = quantize(pixels)[..., ::-1]
+        encoded = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])[1]
+        pixels = cv2.imdecode(encoded, cv2.IMREAD_COLOR)[..., ::-1].astype(np.float32) / 255.0
+    return pixels
 
 
 def held_out_faces(faces_data: Path | None) -> list[Path]:
@@ -87,7 +94,7 @@ def errors_by_level(images, levels, methods, repeats):
     for path in images:
         clean = read_image(path).pixels
         for level in levels:
-            truth = 0.0 if level.startswith("jpeg") else float(level)
+            truth = 0.0 if level.startswith("jpeg") else float(level.split("+")[0])
             draws = 1 if level.startswith("jpeg") else repeats
             for seed in range(draws):
                 noisy = degraded(clean, level, seed, path.name)
