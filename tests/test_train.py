@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from facedenoise.config import ModelConfig, TrainConfig, load_run_config
-from facedenoise.data import pairs_dataset, training_dataset
+from facedenoise.data import level_weight, pairs_dataset, training_dataset
 from facedenoise.errors import FaceDenoiseError
 from facedenoise.train import train
 
@@ -141,8 +141,11 @@ def test_training_on_a_range_reports_other_levels_and_keeps_the_precision_policy
 def test_noise_levels_are_drawn_per_image_within_the_range(prepared_sample):
     config = TrainConfig(batch_size=64, seed=3, noise_range=(0.1, 0.4), clean_fraction=0.25)
     dataset, _ = training_dataset(prepared_sample, config, noise_factor=0.3, with_level=True)
-    (noisy, levels), clean = next(iter(dataset))
+    (noisy, levels), clean, weights = next(iter(dataset))
     levels = np.asarray(levels)[:, 0]
+    # Loss weights: 1 at the protocol's 0.3, larger for weaker noise.
+    np.testing.assert_allclose(np.asarray(weights), level_weight(levels), rtol=1e-6)
+    assert level_weight(0.3) == pytest.approx(1.0) and level_weight(0.1) > 5
     assert noisy.shape == clean.shape and levels.shape == (64,)
     clean_images = levels == 0.0
     assert np.all((levels[~clean_images] >= 0.1) & (levels[~clean_images] <= 0.4))
@@ -231,18 +234,6 @@ def test_a_named_run_refuses_an_existing_folder(prepared_sample, tmp_path):
         train(prepared_sample, tmp_path / "runs", TINY, TrainConfig(), run_name="mine")
 
 
-def test_only_the_chief_of_a_multi_worker_job_writes_the_run(monkeypatch):
-    from facedenoise.train import is_chief
-
-    cluster = {"worker": ["localhost:1", "localhost:2"]}
-    for index, expected in ((0, True), (1, False)):
-        spec = {"cluster": cluster, "task": {"type": "worker", "index": index}}
-        monkeypatch.setenv("TF_CONFIG", json.dumps(spec))
-        assert is_chief() is expected
-    monkeypatch.delenv("TF_CONFIG")
-    assert is_chief()
-
-
 MIRRORED_CHECK = textwrap.dedent(
     """
     import numpy as np, tensorflow as tf, keras
@@ -298,3 +289,8 @@ def test_init_starts_from_the_given_weights(prepared_sample, tiny_run, tmp_path)
         np.testing.assert_array_equal(after, before)
     with pytest.raises(FaceDenoiseError, match="different architecture"):
         train(prepared_sample, tmp_path / "runs", TINY, frozen)
+
+
+def test_multi_worker_training_is_refused_with_the_valid_choices(prepared_sample, tmp_path):
+    with pytest.raises(FaceDenoiseError, match="auto, none, mirrored"):
+        train(prepared_sample, tmp_path / "runs", TINY, TrainConfig(strategy="multiworker"))

@@ -33,7 +33,7 @@ AUTO = "auto"  # --noise-level auto: estimate each image's level
 ARCHITECTURES = ("resunet", "nafunet", "unet", "original")
 LOSSES = ("mse", "l1", "charbonnier")
 SCHEDULES = ("cosine", "plateau", "constant")
-STRATEGIES = ("auto", "none", "mirrored", "multiworker")
+STRATEGIES = ("auto", "none", "mirrored")
 CLOCKS = ("wall", "cpu")
 
 
@@ -64,6 +64,10 @@ class ModelConfig:
     # A second input, the noise level per image (N, 1), concatenated as a constant map. Runs
     # written before noise-conditional models existed load with False (see load_run_config).
     noise_input: bool = True
+    # resunet/nafunet with a noise input: the network predicts noise in units of the level,
+    # output = clip(noisy - level * prediction): level 0 hands the image back exactly, and
+    # every level asks the network for outputs of the same scale.
+    scale_by_level: bool = True
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,10 @@ class TrainConfig:
     # share `clean_fraction` of level-0 images so that clean photos are left alone.
     noise_range: tuple[float, float] | None = None
     clean_fraction: float = 0.05
+    # With a range: weight each image's loss by (0.3^2 + e^2) / (level^2 + e^2), e = 0.02, so
+    # that the squared error is measured in units of the level and every level counts alike
+    # (plain MSE would let the strongest noise decide everything); weight 1 at 0.3.
+    level_weighted_loss: bool = True
     flip: bool = True
     rotate: bool = False  # random 90-degree rotations (faces are upright, so off by default)
     color_jitter: bool = False  # small brightness/contrast changes
@@ -95,7 +103,7 @@ class TrainConfig:
     time_limit_clock: str = "wall"
     mixed_precision: bool | None = None  # None: on when a GPU is present
     jit_compile: bool | None = None  # None: on when a GPU is present
-    strategy: str = "auto"  # auto | none | mirrored | multiworker
+    strategy: str = "auto"  # auto | none | mirrored
 
 
 @dataclass(frozen=True)

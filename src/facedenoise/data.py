@@ -11,7 +11,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from facedenoise.config import TrainConfig
+from facedenoise.config import NOISE_FACTOR, TrainConfig
 from facedenoise.dataset import clean_files, split_pairs
 from facedenoise.errors import FaceDenoiseError
 from facedenoise.imageio import list_images
@@ -107,6 +107,16 @@ def _image_size(path: Path) -> tuple[int, int]:
         return image.size
 
 
+LEVEL_WEIGHT_FLOOR = 0.02  # levels below ~5/255 weigh as much as 5/255
+
+
+def level_weight(level):
+    """The loss weight of an image with noise `level`: 1 at the mission's 0.3, 1/level^2 in
+    shape (see TrainConfig.level_weighted_loss)."""
+    floor = LEVEL_WEIGHT_FLOOR**2
+    return (NOISE_FACTOR**2 + floor) / (level**2 + floor)
+
+
 def training_dataset(
     data_dir: Path,
     config: TrainConfig,
@@ -119,7 +129,8 @@ def training_dataset(
     Every batch gets fresh noise; batches have `config.batch_size` (global) images. With
     `config.noise_range` each image gets its own level (see `draw_noise_level`), else
     `noise_factor`. `with_level`: yield ((noisy, level), clean) with level of shape (1,), for
-    a noise-conditional model.
+    a noise-conditional model. With a range and `config.level_weighted_loss`, batches carry a
+    third element, each image's loss weight (`level_weight`).
     """
     paths = clean_files(data_dir, "train")
     if config.extra_train:
@@ -141,7 +152,10 @@ def training_dataset(
         else:
             level = draw_noise_level(numbers[5], config.noise_range, config.clean_fraction)
         noisy = add_noise(clean, numbers[4], level)
-        return ((noisy, tf.reshape(level, (1,))), clean) if with_level else (noisy, clean)
+        inputs = (noisy, tf.reshape(level, (1,))) if with_level else noisy
+        if config.noise_range is not None and config.level_weighted_loss:
+            return inputs, clean, level_weight(level)
+        return inputs, clean
 
     dataset = tf.data.Dataset.zip((images, seeds)).map(make_pair, num_parallel_calls=AUTOTUNE)
     dataset = dataset.batch(config.batch_size, drop_remainder=True)

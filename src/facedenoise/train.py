@@ -9,7 +9,6 @@ and TensorBoard logs. Progress reaches the caller through plain callbacks (`on_s
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import time
 from collections.abc import Callable
@@ -83,43 +82,22 @@ def _loss(name: str):
             "charbonnier": charbonnier}[name]
 
 
-def is_chief() -> bool:
-    """True unless TF_CONFIG names this process a non-chief worker of a multi-worker job.
-
-    Only the chief writes the run folder; the other workers write their (identical)
-    checkpoints to a temporary folder, as tf.distribute's multi-worker guide prescribes.
-    """
-    import json
-
-    spec = json.loads(os.environ.get("TF_CONFIG") or "{}")
-    task = spec.get("task", {})
-    if not task:
-        return True
-    if task.get("type") == "chief":
-        return True
-    has_chief = bool(spec.get("cluster", {}).get("chief"))
-    return task.get("type") == "worker" and task.get("index", 0) == 0 and not has_chief
-
-
 def make_strategy(name: str) -> tf.distribute.Strategy:
-    """The tf.distribute strategy for `--strategy` (auto: mirrored with several GPUs,
-    multi-worker when TF_CONFIG is set, else the default single-device strategy)."""
+    """The tf.distribute strategy for `--strategy`: `mirrored` splits each batch across this
+    machine's GPUs (or CPUs without one), `auto` is mirrored with several GPUs, else none.
+
+    Several machines (MultiWorkerMirroredStrategy) are not offered: Keras 3.15's fit reduces
+    a first data batch across workers while building, which fails on multi-worker collectives.
+    """
     check_choice("strategy", name, STRATEGIES)
     gpus = tf.config.list_logical_devices("GPU")
     if name == "auto":
-        if os.environ.get("TF_CONFIG"):
-            name = "multiworker"
-        elif len(gpus) > 1:
-            name = "mirrored"
-        else:
-            name = "none"
+        name = "mirrored" if len(gpus) > 1 else "none"
     if name == "mirrored":
         devices = [device.name for device in gpus] or [
             device.name for device in tf.config.list_logical_devices("CPU")
         ]
         return tf.distribute.MirroredStrategy(devices=devices)
-    if name == "multiworker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
     return tf.distribute.get_strategy()
 
 
@@ -336,22 +314,20 @@ def train(
         check_train_config(train_config)
         if data_dir is None:
             raise FaceDenoiseError("Pass --data, the prepared dataset to train on.")
+        strategy = make_strategy(train_config.strategy)
         config = _fresh_config(Path(data_dir), model_config, train_config)
         _check_patch_size(Path(data_dir), config.train)
-        run_dir = _new_run_dir(runs_dir, config.model.arch, run_name) if is_chief() else None
+        run_dir = _new_run_dir(runs_dir, config.model.arch, run_name)
         state = {}
     else:
         run_dir = Path(resume)
         data_dir, config, state = _resumed_config(run_dir, data_dir, epochs)
-    if run_dir is None:  # a non-chief worker of a multi-worker job
-        import tempfile
-
-        run_dir = Path(tempfile.mkdtemp(prefix="facedenoise-worker-"))
+        strategy = make_strategy(config.train.strategy)
     if resume is None:
         save_run_config(config, run_dir / CONFIG)
     try:
         with _precision_policy(bool(config.train.mixed_precision)):
-            _fit(Path(data_dir), run_dir, config, state, resume, runs_dir,
+            _fit(Path(data_dir), run_dir, config, state, resume, runs_dir, strategy,
                  dict(on_start=on_start, on_batch=on_batch, on_epoch=on_epoch))
     except KeyboardInterrupt:
         raise
@@ -362,10 +338,9 @@ def train(
     return run_dir
 
 
-def _fit(data_dir, run_dir, config, state, resume, runs_dir, hooks) -> None:
+def _fit(data_dir, run_dir, config, state, resume, runs_dir, strategy, hooks) -> None:
     settings = config.train
     keras.utils.set_random_seed(settings.seed)
-    strategy = make_strategy(settings.strategy)
     model = _model_for(run_dir, config, resume, strategy, runs_dir)
     conditional = takes_noise_level(model)
     train_data, train_count = training_dataset(

@@ -129,7 +129,7 @@ def train(
                      show_default=False),
     ] = TRAIN.jit_compile,
     strategy: Annotated[
-        str, typer.Option(help="auto, none, mirrored (GPUs here) or multiworker (TF_CONFIG).")
+        str, typer.Option(help="auto (mirrored with several GPUs), none or mirrored.")
     ] = TRAIN.strategy,
     runs: Annotated[Path, typer.Option(help="Folder that holds run folders.")] = Path(RUNS_DIR),
     name: Annotated[

@@ -137,6 +137,18 @@ class SubtractNoise(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
+class ScaleByLevel(keras.layers.Layer):
+    """Multiply a per-pixel prediction (N, H, W, C) by each image's level (N, 1)."""
+
+    def call(self, inputs):
+        values, level = inputs
+        return values * ops.cast(ops.reshape(level, (-1, 1, 1, 1)), values.dtype)
+
+    def compute_output_shape(self, input_shapes):
+        return input_shapes[0]
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
 class NoiseLevelMap(keras.layers.Layer):
     """Broadcast one noise level per image, (N, 1), to a map (N, H, W, 1) shaped like `image`.
 

@@ -8,7 +8,9 @@ Both share one skeleton and differ only in their block:
   transposed convolution: its uneven overlaps are a classic source of grid artefacts), and
   skips are added rather than concatenated (DRUNet), which halves the decoder's cost.
 - Residual learning with a full-resolution head, as in `unet`: the network predicts the noise
-  and the output is clip(noisy - noise, 0, 1).
+  in units of the noise level and the output is clip(noisy - level * prediction, 0, 1)
+  (`scale_by_level`): a clean image (level 0) comes back untouched by construction, and the
+  prediction has the same scale at every level, as the noise predictions of diffusion models.
 - `resunet` blocks: x + conv3x3(relu(conv3x3(x))).
 - `nafunet` blocks: NAFNet's (LayerNorm, 1x1 expand, 3x3 depthwise, SimpleGate, simplified
   channel attention; then a gated 1x1 feed-forward), about a third of the MACs of a
@@ -30,6 +32,7 @@ from facedenoise.models.layers import (
     DepthToSpace,
     LearnedScale,
     PadToMultiple,
+    ScaleByLevel,
     SimpleGate,
     SpaceToDepth,
     SubtractNoise,
@@ -114,6 +117,8 @@ def build_skeleton(config: ModelConfig, block: Block, name: str) -> keras.Model:
     # Starts at zero: an untrained model hands the input back instead of adding noise.
     noise = layers.Conv2D(3, 3, padding="same", dtype="float32", kernel_initializer="zeros",
                           name="noise")(x)
+    if level is not None and config.scale_by_level:
+        noise = ScaleByLevel(dtype="float32", name="noise_times_level")([noise, level])
     clean = SubtractNoise(dtype="float32", name="subtract")([padded, noise])
     clean = CropToMatch(dtype="float32", name="crop")([clean, noisy])
     return keras.Model(inputs, clean, name=name)
