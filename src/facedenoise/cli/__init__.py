@@ -27,24 +27,22 @@ from facedenoise.cli.common import print_error
 USAGE_EXIT = 2
 
 
-class _Command(TyperCommand):
+class _PlainHelpOption:
+    """Mixed into commands and the group: the --help row shows no `<bool>` type."""
+
+    def get_help_option(self, ctx):
+        option = super().get_help_option(ctx)
+        if option is not None:
+            option.metavar = ""
+        return option
+
+
+class _Command(_PlainHelpOption, TyperCommand):
     """A command whose --help row shows no `<bool>` type."""
 
-    def get_help_option(self, ctx):
-        option = super().get_help_option(ctx)
-        if option is not None:
-            option.metavar = ""
-        return option
 
-
-class _Group(TyperGroup):
+class _Group(_PlainHelpOption, TyperGroup):
     """The root group: usage errors become one red line (exit 2) instead of a boxed panel."""
-
-    def get_help_option(self, ctx):
-        option = super().get_help_option(ctx)
-        if option is not None:
-            option.metavar = ""
-        return option
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True,
              **extra: Any) -> Any:

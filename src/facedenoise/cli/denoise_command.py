@@ -32,73 +32,80 @@ NOISE_LEVEL_HELP = (
 )
 
 
+# Options as types, so that the command's signature reads as a list (and export shares them).
+Paths = Annotated[
+    list[str],
+    typer.Argument(
+        metavar="PATHS",
+        help="INPUT... [OUTPUT]: files, folders or globs (quote globs: 'photos/*.jpg'). "
+        "With one path each result goes beside its input as <name>.denoised.<ext>; with "
+        "more, the last path is the output: a file when the only input is a file (its "
+        "extension picks the format), else a folder, created if missing, in which files "
+        "from a folder or glob keep their sub-folders.",
+        show_default=False,
+    ),
+]
+ModelOption = Annotated[
+    str | None,
+    typer.Option(metavar="RUN|FILE|starter|latest", help=MODEL_HELP, show_default=False),
+]
+NoiseLevelOption = Annotated[str, typer.Option(metavar="auto|LEVEL", help=NOISE_LEVEL_HELP)]
+TileOption = Annotated[
+    int,
+    typer.Option(min=32, metavar="PIXELS", help="Images larger than this (in pixels, either "
+                 "side) go through overlapping square tiles of this side."),
+]
+OverlapOption = Annotated[
+    int, typer.Option(min=0, metavar="PIXELS",
+                      help="Overlap between tiles, in pixels (blended smoothly).")
+]
+BatchOption = Annotated[
+    int, typer.Option(min=1, metavar="N", help="Images (or tiles) per model call.")
+]
+MaxPixelsOption = Annotated[
+    int,
+    typer.Option(min=1, metavar="PIXELS", help="Skip (and report) images with more pixels "
+                 "than this (width x height), checked from the header before decoding."),
+]
+SuffixOption = Annotated[
+    str, typer.Option(metavar="TEXT", help="Suffix of outputs written beside inputs.")
+]
+RecursiveOption = Annotated[
+    bool, typer.Option("--recursive/--no-recursive", metavar="", help="Descend into sub-folders.")
+]
+QualityOption = Annotated[
+    int, typer.Option(min=1, max=100, metavar="Q", help="Quality of JPEG and WebP outputs.")
+]
+ForceOption = Annotated[
+    bool,
+    typer.Option("--force/--no-force", metavar="",
+                 help="Overwrite existing outputs. Without it, a single image refuses to "
+                 "overwrite, and with several images existing outputs are skipped, so "
+                 "re-running resumes. Inputs are never overwritten."),
+]
+VerboseOption = Annotated[
+    bool, typer.Option("--verbose", "-v", metavar="",
+                       help="Print each file with the noise level it used.")
+]
+RunsOption = Annotated[
+    Path, typer.Option(metavar="FOLDER", help="Folder that holds run folders.")
+]
+
+
 def denoise(
-    paths: Annotated[
-        list[str],
-        typer.Argument(
-            metavar="INPUT... [OUTPUT]",
-            help="Files, folders or globs (quote globs: 'photos/*.jpg'). "
-            "With one path each result goes beside its input as <name>.denoised.<ext>; with "
-            "more, the last path is the output: a file when the only input is a file (its "
-            "extension picks the format), else a folder, created if missing, in which files "
-            "from a folder or glob keep their sub-folders.",
-            show_default=False,
-        ),
-    ],
-    model: Annotated[
-        str | None, typer.Option(metavar="RUN|FILE|starter|latest", help=MODEL_HELP,
-                                 show_default=False)
-    ] = None,
-    noise_level: Annotated[
-        str, typer.Option(metavar="auto|LEVEL", help=NOISE_LEVEL_HELP)
-    ] = str(DEFAULTS.noise_level),
-    tile: Annotated[
-        int,
-        typer.Option(min=32, metavar="PIXELS",
-                     help="Images larger than this (in pixels, either side) go through "
-                     "overlapping square tiles of this side."),
-    ] = DEFAULTS.tile,
-    tile_overlap: Annotated[
-        int, typer.Option(min=0, metavar="PIXELS",
-                          help="Overlap between tiles, in pixels (blended smoothly).")
-    ] = DEFAULTS.tile_overlap,
-    batch_size: Annotated[
-        int, typer.Option(min=1, metavar="N", help="Images (or tiles) per model call.")
-    ] = DEFAULTS.batch_size,
-    max_pixels: Annotated[
-        int,
-        typer.Option(min=1, metavar="PIXELS",
-                     help="Skip (and report) images with more pixels than this (width x "
-                     "height), checked before they are denoised."),
-    ] = DEFAULTS.max_pixels,
-    suffix: Annotated[
-        str, typer.Option(metavar="TEXT", help="Suffix of outputs written beside inputs.")
-    ] = DEFAULTS.suffix,
-    recursive: Annotated[
-        bool,
-        typer.Option("--recursive/--no-recursive", metavar="", help="Descend into sub-folders."),
-    ] = False,
-    jpeg_quality: Annotated[
-        int, typer.Option(min=1, max=100, metavar="Q", help="Quality of JPEG and WebP outputs.")
-    ] = DEFAULTS.jpeg_quality,
-    force: Annotated[
-        bool,
-        typer.Option(
-            "--force/--no-force",
-            metavar="",
-            help="Overwrite existing outputs. Without it, a single image refuses to overwrite, "
-            "and with several images existing outputs are skipped, so re-running resumes. "
-            "Inputs are never overwritten.",
-        ),
-    ] = False,
-    verbose: Annotated[
-        bool,
-        typer.Option("--verbose", "-v", metavar="",
-                     help="Print each file with the noise level it used."),
-    ] = False,
-    runs: Annotated[
-        Path, typer.Option(metavar="FOLDER", help="Folder that holds run folders.")
-    ] = Path(RUNS_DIR),
+    paths: Paths,
+    model: ModelOption = None,
+    noise_level: NoiseLevelOption = str(DEFAULTS.noise_level),
+    tile: TileOption = DEFAULTS.tile,
+    tile_overlap: OverlapOption = DEFAULTS.tile_overlap,
+    batch_size: BatchOption = DEFAULTS.batch_size,
+    max_pixels: MaxPixelsOption = DEFAULTS.max_pixels,
+    suffix: SuffixOption = DEFAULTS.suffix,
+    recursive: RecursiveOption = False,
+    jpeg_quality: QualityOption = DEFAULTS.jpeg_quality,
+    force: ForceOption = False,
+    verbose: VerboseOption = False,
+    runs: RunsOption = Path(RUNS_DIR),
 ) -> None:
     """Remove Gaussian noise from photos of any size.
 

@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 
 from facedenoise.cli.common import console, user_errors
-from facedenoise.cli.denoise_command import MODEL_HELP
+from facedenoise.cli.denoise_command import ModelOption, RunsOption
 from facedenoise.config import RUNS_DIR
 
 FORMAT_HELP = (
@@ -26,19 +26,14 @@ def export(
     format: Annotated[
         str, typer.Option("--format", metavar="onnx|savedmodel|tflite", help=FORMAT_HELP)
     ] = "onnx",
-    model: Annotated[
-        str | None, typer.Option(metavar="RUN|FILE|starter|latest", help=MODEL_HELP,
-                                 show_default=False)
-    ] = None,
+    model: ModelOption = None,
     opset: Annotated[
         int, typer.Option(metavar="N", help="ONNX opset (13 to 18).")
     ] = 17,
     force: Annotated[
         bool, typer.Option("--force/--no-force", metavar="", help="Overwrite --out.")
     ] = False,
-    runs: Annotated[
-        Path, typer.Option(metavar="FOLDER", help="Folder that holds run folders.")
-    ] = Path(RUNS_DIR),
+    runs: RunsOption = Path(RUNS_DIR),
 ) -> None:
     """Export a model to ONNX, SavedModel or TFLite, then check it.
 

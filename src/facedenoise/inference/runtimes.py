@@ -116,6 +116,9 @@ def _session(path: Path, providers: list[str] | None):
     # One thread per core this process may use (a container may allow fewer than the host has).
     if hasattr(os, "sched_getaffinity"):
         options.intra_op_num_threads = len(os.sched_getaffinity(0))
+    # Idle threads sleep instead of spinning: on a shared machine spinning cost 40% per batch
+    # (measured: 58 vs 42 ms per 128x128 face in batches of 8, two cores under load).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
         return onnxruntime.InferenceSession(
             str(path), options, providers=[name for name in wanted if name in available]
