@@ -522,3 +522,48 @@ def test_tiles_leave_no_seams_with_the_packaged_model(sample_faces):
     tiled = Denoiser.load("starter").denoise_pixels(noisy)
     whole = Denoiser.load("starter", config=DenoiseConfig(tile=1024)).denoise_pixels(noisy)
     assert np.abs(tiled - whole).max() <= 3 / 255
+
+
+def test_the_python_api_prints_no_tensorflow_start_up_lines(tiny_run, mosaic):
+    # Issue 13.16: TensorFlow logs (oneDNN, CUDA probing) before its log level applies; the
+    # API loads it quietly, as the CLI does. Run without the test suite's log settings.
+    import os
+    import subprocess
+    import sys
+
+    code = (f"import numpy as np; from facedenoise import Denoiser; "
+            f"d = Denoiser.load({str(tiny_run)!r}); "
+            f"print(d.denoise(np.zeros((40, 40, 3), np.uint8)).shape)")
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("TF_CPP_MIN_LOG_LEVEL", "KERAS_BACKEND")}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=180, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "(40, 40, 3)" in result.stdout
+    assert result.stderr.strip() == ""
+
+
+def test_outputs_never_leave_the_output_folder(tmp_path, sample_faces, monkeypatch):
+    # Issue 13.5: '*/../../*.png' matched files above the working folder and their outputs
+    # were written (and overwritten) outside `out`.
+    work = tmp_path / "work"
+    _write_faces(tmp_path, sample_faces, ["victim.png"])
+    _write_faces(work / "a", sample_faces, ["face.png"])
+    monkeypatch.chdir(work)
+    with pytest.raises(FaceDenoiseError, match="outside"):
+        plan_jobs(["*/../../*.png", "out"], ".denoised", recursive=False)
+    # A symbolic link inside the output folder cannot lead the output elsewhere either.
+    _write_faces(work / "in" / "sub", sample_faces, ["b.png"])
+    (work / "out").mkdir()
+    (work / "elsewhere").mkdir()
+    (work / "out" / "sub").symlink_to(work / "elsewhere")
+    with pytest.raises(FaceDenoiseError, match="outside"):
+        plan_jobs(["in", "out"], ".denoised", recursive=True)
+    assert list((work / "elsewhere").iterdir()) == []
+
+
+@pytest.mark.parametrize("suffix", ["/x", "\\x", "..", "a/../b"])
+def test_suffixes_with_separators_are_refused(tmp_path, sample_faces, suffix):
+    _write_faces(tmp_path, sample_faces, ["a.png"])
+    with pytest.raises(FaceDenoiseError, match="--suffix"):
+        plan_jobs([str(tmp_path / "a.png")], suffix, recursive=False)
