@@ -53,24 +53,7 @@ def estimate_level(pixels: np.ndarray) -> float:
 
 
 def _estimator():
-    try:
-        from facedenoise.noise_estimation import estimate_noise_level
-    except ImportError:  # TEMPORARY until noise_estimation.py lands (estimator owner)
-        return _temporary_estimate
+    # Looked up at call time (tests replace it); the estimator is pure NumPy/OpenCV.
+    from facedenoise.noise_estimation import estimate_noise_level
+
     return estimate_noise_level
-
-
-def _temporary_estimate(pixels: np.ndarray) -> float:
-    """TEMPORARY stand-in: Immerkaer's Laplacian estimate (no correction for clipping or
-    texture). Removed when `facedenoise.noise_estimation` exists."""
-    pixels = np.asarray(pixels, np.float32)
-    # Averaging three channels of independent noise divides its std by sqrt(3).
-    grey = pixels.mean(axis=2) * np.sqrt(3) if pixels.ndim == 3 else pixels
-    if min(grey.shape) < 3:
-        return 0.0
-    laplacian = (
-        grey[:-2, :-2] - 2 * grey[:-2, 1:-1] + grey[:-2, 2:]
-        - 2 * grey[1:-1, :-2] + 4 * grey[1:-1, 1:-1] - 2 * grey[1:-1, 2:]
-        + grey[2:, :-2] - 2 * grey[2:, 1:-1] + grey[2:, 2:]
-    )
-    return float(np.sqrt(np.pi / 2) / 6 * np.abs(laplacian).mean())
