@@ -25,7 +25,8 @@ class PadToMultiple(keras.layers.Layer):
         self.multiple = int(multiple)
 
     def _padding(self, size):
-        return (-size) % self.multiple
+        # Non-negative operands only: converters turn % of a negative into truncation.
+        return (self.multiple - size % self.multiple) % self.multiple
 
     def call(self, inputs):
         shape = ops.shape(inputs)
