@@ -211,18 +211,22 @@ def _alive(pid: int) -> bool:
 
 
 def _start_long_prepare(tmp_path: Path, face: Path) -> tuple[subprocess.Popen, list[int]]:
-    """A prepare over 20,000 hard links of one face (several seconds of work), started in its
-    own session, returned once its two workers are running."""
+    """A prepare over 20,000 hard links of one face (several seconds of work) and 200 named
+    pipes among them (a worker that opens one waits forever: what made the workers of 0.1
+    outlive their parent and Ctrl-C hang), started in its own session, returned once its two
+    workers are running."""
     source = tmp_path / "faces"
     source.mkdir()
     (source / "face.png").write_bytes(face.read_bytes())
     for index in range(20_000):
         os.link(source / "face.png", source / f"{index:05d}.png")
+    for index in range(0, 20_000, 100):
+        os.mkfifo(source / f"{index:05d}-pipe.png")
     command = [sys.executable, "-m", "facedenoise", "prepare", "--source", str(source)]
     command += ["--out", str(tmp_path / "data"), "--count", "all", "--workers", "2"]
-    process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
-    )
+    # Output goes to files, not pipes: orphaned workers would hold a pipe open for ever.
+    with open(tmp_path / "stdout.txt", "wb") as stdout, open(tmp_path / "stderr.txt", "wb") as err:
+        process = subprocess.Popen(command, stdout=stdout, stderr=err, start_new_session=True)
     deadline = time.monotonic() + 60
     workers: list[int] = []
     while time.monotonic() < deadline and process.poll() is None:
@@ -232,7 +236,7 @@ def _start_long_prepare(tmp_path: Path, face: Path) -> tuple[subprocess.Popen, l
             return process, workers
         time.sleep(0.1)
     process.kill()
-    pytest.fail(f"prepare did not start two workers: {process.communicate()}")
+    pytest.fail(f"prepare did not start two workers: {(tmp_path / 'stderr.txt').read_text()}")
 
 
 def _cmdline(pid: int) -> bytes:
@@ -254,7 +258,7 @@ def test_kill_9_leaves_no_orphaned_workers(tmp_path, sample_faces):
     process, workers = _start_long_prepare(tmp_path, sample_faces[0])
     helpers = _children(process.pid)  # the workers and multiprocessing's resource tracker
     process.kill()
-    process.communicate()
+    process.wait()
     left = _wait_gone(helpers, seconds=10)
     for pid in left:  # do not leave them to the next test
         os.kill(pid, signal.SIGKILL)
@@ -268,13 +272,17 @@ def test_ctrl_c_ends_prepare_and_its_workers_promptly(tmp_path, sample_faces):
     interrupted = time.monotonic()
     os.killpg(process.pid, signal.SIGINT)  # what a terminal sends: the whole process group
     try:
-        _, stderr = process.communicate(timeout=30)
+        process.wait(timeout=30)
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         pytest.fail("prepare did not end within 30 s of Ctrl-C")
     seconds = time.monotonic() - interrupted
+    stderr = (tmp_path / "stderr.txt").read_text()
     assert process.returncode == 130 and "Interrupted" in stderr and "Traceback" not in stderr
-    assert not _wait_gone(workers, seconds=5) and seconds < 15
+    left = _wait_gone(workers, seconds=5)
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert not left and seconds < 15
     assert (tmp_path / "data" / ".prepare-journal.jsonl").exists()  # resumable
 
 
