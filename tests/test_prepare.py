@@ -213,6 +213,16 @@ def test_fewer_images_than_count_uses_all_and_says_so(tree, tmp_path, sample_fac
     assert "only" in manifest.shortfall and "10,000" in manifest.shortfall
 
 
+def test_progress_is_reported_per_finished_image(tree, tmp_path):
+    calls = []
+    config = PrepareConfig(count=10)
+    prepare(tree[0], tmp_path / "a", config, workers=1, on_progress=lambda *c: calls.append(c))
+    assert calls == [(done, 10) for done in range(1, 11)]
+    calls.clear()
+    prepare(tree[0], tmp_path / "a", config, workers=2, on_progress=lambda *c: calls.append(c))
+    assert calls == [(done, 10) for done in range(1, 11)]  # a rerun verifies: still counted
+
+
 def test_same_seed_gives_a_byte_identical_manifest_whatever_the_workers(tree, tmp_path):
     first = prepare(tree[0], tmp_path / "a", ALL, workers=1, show_progress=False)
     second = prepare(tree[0], tmp_path / "b", ALL, workers=2, show_progress=False)

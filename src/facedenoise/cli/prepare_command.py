@@ -141,6 +141,7 @@ def _progress_bar():
         TimeRemainingColumn(),
         console=error_console,
         transient=True,
+        disable=not error_console.is_terminal,  # logs and pipes get only the summary
     )
     task = bar.add_task("prepare", total=None, rate="")
     started = time.perf_counter()
