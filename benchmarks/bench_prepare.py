@@ -1,6 +1,12 @@
 """Speed and memory of `facedenoise prepare` on an FFHQ-shaped folder.
 
     python benchmarks/bench_prepare.py [--images 70000] [--count 10000] [--workers N]
+    python benchmarks/bench_prepare.py --hostile [--workers N]
+
+With --hostile it instead prepares crafted sources (the bombs of tests/test_prepare_limits.py:
+a 30000x30000 PNG, a 4 GB zip member, a 1.2 GB tar.gz member, a named pipe and a symlink to
+/dev/zero, each beside four faces) and prints the time, the peak memory of the process tree
+and what prepare made of each file.
 
 Builds (once, in --cache) a folder laid out like FFHQ's thumbnails128x128 (1,000 files per
 numbered subfolder) from the bundled faces, then runs the real command line on it twice into
@@ -133,6 +139,71 @@ def timed_run(command: list[str]) -> tuple[float, float, int]:
     return seconds, children_cpu_seconds() - cpu_before, peak
 
 
+def hostile_sources(root: Path) -> dict[str, Path]:
+    """Each crafted file in its own source beside four faces, named by what it is."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    import test_prepare_limits as craft  # the crafting helpers of the tests
+
+    from facedenoise.prepare import sample_folder
+
+    faces = sorted(sample_folder().glob("*.png"))[:4]
+    sources = {}
+
+    def folder(name: str) -> Path:
+        path = root / f"source{len(sources)}"
+        path.mkdir()
+        for face in faces:
+            shutil.copyfile(face, path / face.name)
+        sources[name] = path
+        return path
+
+    folder("faces only")
+    (folder("30000x30000 PNG") / "huge.png").write_bytes(craft.black_png(30000, 30000))
+    pipes = folder("named pipe, /dev/zero link")
+    os.mkfifo(pipes / "pipe.png")
+    (pipes / "zero.png").symlink_to("/dev/zero")
+    stored = [(face.name, face.read_bytes()) for face in faces]
+    members = [(name, data, 0, len(data), zlib.crc32(data)) for name, data in stored]
+    members.append(("bomb.png", craft.deflate_zeros(4_000_000_000), 8, 4_000_000_000, 0))
+    sources["zip, 4 GB member"] = root / "bomb.zip"
+    sources["zip, 4 GB member"].write_bytes(craft.zip_bytes(members))
+    sources["tar.gz, 1.2 GB member"] = root / "bomb.tar.gz"
+    sources["tar.gz, 1.2 GB member"].write_bytes(
+        craft.tar_gz_with_zeros(faces, "bomb.png", 1_200_000_000)
+    )
+    return sources
+
+
+def hostile(workers: int | None) -> None:
+    """Prepare each crafted source and print time, peak memory and the outcome."""
+    from facedenoise.dataset import load_manifest
+
+    table = Table(title="prepare on crafted sources (four faces + the named file)")
+    for column in ("source", "size", "wall s", "peak RSS (tree)", "selected", "skipped as"):
+        table.add_column(column, justify="left" if column in ("source", "skipped as") else "right")
+    with tempfile.TemporaryDirectory() as scratch:
+        for name, source in hostile_sources(Path(scratch)).items():
+            out = Path(scratch) / "out"
+            shutil.rmtree(out, ignore_errors=True)
+            command = [sys.executable, "-m", "facedenoise", "prepare", "--source", str(source)]
+            command += ["--out", str(out), "--count", "all"]
+            command += ["--workers", str(workers)] if workers else []
+            seconds, _, peak = timed_run(command)
+            manifest = load_manifest(out)
+            size = sum(p.stat().st_size for p in source.rglob("*") if p.is_file())
+            size = source.stat().st_size if source.is_file() else size
+            kinds = ", ".join(f"{e['source']}: {e['kind']}" for e in manifest["skipped"])
+            table.add_row(
+                name,
+                f"{size / 2**20:,.1f} MiB",
+                f"{seconds:.1f}",
+                f"{peak / 2**20:,.0f} MiB",
+                f"{len(manifest['images'])}",
+                kinds or "-",
+            )
+    Console(width=160).print(table)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--images", type=int, default=70_000, help="files in the source folder")
@@ -145,7 +216,11 @@ def main() -> None:
         help="where the source folder is kept (default: ~/.cache/facedenoise)",
     )
     parser.add_argument("--out", type=Path, default=None, help="default: a temporary folder")
+    parser.add_argument("--hostile", action="store_true", help="prepare crafted bombs instead")
     args = parser.parse_args()
+    if args.hostile:
+        hostile(args.workers)
+        return
 
     cache = args.cache or Path.home() / ".cache" / "facedenoise" / f"bench-ffhq-{args.images}"
     source = build_folder(cache, args.images)
