@@ -284,6 +284,19 @@ def _may_hold_exif(data: bytes) -> bool:
     return any(marker in data for marker in _EXIF_MARKERS)
 
 
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_MODES = {0: "L", 2: "RGB", 3: "P", 4: "LA", 6: "RGBA"}  # by IHDR colour type
+
+
+def png_ihdr(data: bytes) -> tuple[int, int, int, int, int] | None:
+    """(width, height, bit depth, colour type, interlace) from a PNG's IHDR chunk, or None
+    when `data` does not start like a PNG."""
+    if data[:8] != _PNG_SIGNATURE or data[12:16] != b"IHDR" or len(data) < 29:
+        return None
+    width, height, depth, colour_type, _, _, interlace = struct.unpack(">IIBBBBB", data[16:29])
+    return width, height, depth, colour_type, interlace
+
+
 def read_header(
     source: bytes | Path, name: str | None = None, *, max_pixels: int = MAX_PIXELS
 ) -> ImageHeader:
@@ -298,6 +311,12 @@ def read_header(
     Image = _pil()
     if isinstance(source, bytes | bytearray | memoryview):
         name, opened, exif_possible = name or "image", io.BytesIO(source), _may_hold_exif(source)
+        ihdr = png_ihdr(source)
+        if ihdr is not None and not exif_possible:  # most PNGs: no need to ask Pillow
+            width, height, _, colour_type, _ = ihdr
+            if width * height > max_pixels:
+                raise _too_many_pixels(name, width, height, max_pixels)
+            return ImageHeader(width, height, 1, _PNG_MODES.get(colour_type, ""))
     else:
         check_regular_file(Path(source))
         name, opened, exif_possible = name or str(source), source, True

@@ -11,7 +11,6 @@ import dataclasses
 import hashlib
 import os
 import shutil
-import struct
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +20,14 @@ import numpy as np
 from facedenoise.config import MAX_FILE_BYTES, MAX_PIXELS
 from facedenoise.dataset import NOISY_SPLITS, clean_path, noisy_path
 from facedenoise.errors import FaceDenoiseError
-from facedenoise.imageio import UNREADABLE, ImageError, decode_stored, quantize, to_float
+from facedenoise.imageio import (
+    UNREADABLE,
+    ImageError,
+    decode_stored,
+    png_ihdr,
+    quantize,
+    to_float,
+)
 from facedenoise.prepare.sources import FILE_NAME, READ_ERRORS, Candidate, Source, read_candidate
 
 STAGING_NAME = ".prepare-staging"  # images being written, and those awaiting an id
@@ -138,7 +144,6 @@ def clean_image(
     return cv2.cvtColor(rgb, cv2.COLOR_GRAY2RGB) if rgb.ndim == 2 else np.ascontiguousarray(rgb)
 
 
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _NOT_PLAIN_MARKERS = (b"tRNS", b"eXIf", b"Exif", b"EXIF", b"exif")  # exif: ImageMagick's text
 
 
@@ -148,12 +153,8 @@ def _already_clean(data: bytes, size: int) -> bool:
     Read from the IHDR chunk: bit depth 8, colour type 2 (RGB), no interlacing. A tRNS chunk
     (a transparent colour, read back as alpha) or any EXIF block (which may rotate the image)
     rules it out; the byte search may rarely hit compressed data, which costs one re-encode.
-    Only called for data that decoded, so the IHDR chunk is complete.
     """
-    if data[:8] != _PNG_SIGNATURE or data[12:16] != b"IHDR":
-        return False
-    width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", data[16:29])
-    return (width, height, depth, colour, interlace) == (size, size, 8, 2, 0) and not any(
+    return png_ihdr(data) == (size, size, 8, 2, 0) and not any(
         marker in data for marker in _NOT_PLAIN_MARKERS
     )
 
