@@ -292,6 +292,19 @@ def test_oversized_images_are_refused_before_decoding(width, height, colour_type
     assert caught.value.kind == TOO_LARGE and f"{width * height:,} pixels" in str(caught.value)
 
 
+def _bmp_declaring(width: int, height: int) -> bytes:
+    """A 24-bit BMP header for `width`x`height` pixels, without the pixels."""
+    info = struct.pack("<IiiHHIIiiII", 40, width, height, 1, 24, 0, 0, 2835, 2835, 0, 0)
+    return b"BM" + struct.pack("<IHHI", 54 + 3 * width * height, 0, 0, 54) + info
+
+
+@pytest.mark.parametrize("width, height", [(20000, 20000), (12000, 9000)])  # over Pillow's, ours
+def test_oversized_images_read_by_pillow_are_refused_too(width, height):
+    with pytest.raises(ImageError, match="big.bmp is") as caught:
+        decode_stored(_bmp_declaring(width, height), "big.bmp")
+    assert caught.value.kind == TOO_LARGE and f"{width * height:,} pixels" in str(caught.value)
+
+
 def test_max_pixels_is_the_limit(sample_faces):
     data = sample_faces[0].read_bytes()  # 128x128
     assert decode_stored(data, max_pixels=128 * 128).shape[:2] == (128, 128)
