@@ -469,6 +469,15 @@ def test_sweep_with_a_noise_conditional_model(prepared, tiny_conditional_run, tm
     assert estimated.shape == (2,) and np.all((estimated >= 0) & (estimated <= 1))
     assert "model_given_level" in result.summary()["methods"]
 
+    from rich.console import Console
+
+    from facedenoise.cli.evaluate_command import estimate_table
+
+    console = Console(width=80, record=True)
+    console.print(estimate_table(result.summary()))
+    rows = [line.split() for line in console.export_text().splitlines()]
+    assert [row[0] for row in rows if row and row[0] in ("0", "0.2")] == ["0", "0.2"]
+
 
 @pytest.mark.parametrize("text", ["0,abc", "0.1,1.5", "-0.1", "auto", "nan"])
 def test_bad_noise_levels_are_one_line(text):

@@ -95,6 +95,7 @@ def evaluate(
     quiet_tensorflow()
     from facedenoise.evaluate import evaluate as run_evaluate
     from facedenoise.evaluate import parse_noise_levels
+    from facedenoise.report import MODEL
 
     with user_errors():
         config = EvaluateConfig(split=split, batch_size=batch_size, limit=limit,
@@ -113,6 +114,8 @@ def evaluate(
     if summary["sweep"]:
         for metric, digits in (("psnr", 2), ("ssim", 3)):
             console.print(sweep_table(summary, metric, digits))
+        if "noise_level_used" in summary["sweep"][0]["methods"][MODEL]:
+            console.print(estimate_table(summary))
     console.print(f"[green]Report written to[/] {escape(str(report.out_dir))}", highlight=False,
                   soft_wrap=True)
 
@@ -197,6 +200,23 @@ def sweep_table(summary: dict, metric: str, digits: int) -> Table:
         cells = [format_number(level["methods"][name][metric]["mean"], digits)
                  for level in levels]
         table.add_row(f"[bold]{label}[/]" if name == MODEL else label, *cells)
+    return table
+
+
+def estimate_table(summary: dict) -> Table:
+    """The noise level the model estimated (noise level auto) at each true sweep level:
+    mean and range over the images."""
+    from facedenoise.report import MODEL
+
+    table = Table(title="Noise level the model estimated (auto), by true level",
+                  box=box.SIMPLE_HEAD, padding=(0, 1), show_edge=False)
+    table.add_column("true level", justify="right")
+    for header in ("mean", "min", "max"):
+        table.add_column(header, justify="right", no_wrap=True)
+    for level in summary["sweep"]:
+        used = level["methods"][MODEL]["noise_level_used"]
+        table.add_row(f"{level['noise_level']:g}",
+                      *[f"{used[stat]:.3f}" for stat in ("mean", "min", "max")])
     return table
 
 
