@@ -296,3 +296,22 @@ def test_stopping_the_pool_ends_running_work_at_once(tmp_path):
     started = time.monotonic()
     pool.stop()
     assert time.monotonic() - started < 10  # not the 120 s the tasks would take
+
+
+def test_oversized_member_of_a_plain_tar_is_refused_unread(tmp_path, sample_faces):
+    from facedenoise.config import PrepareConfig
+    from facedenoise.prepare import prepare
+
+    archive = tmp_path / "faces.tar"
+    size = 1_200_000_000
+    with open(archive, "wb") as handle:
+        for path in sample_faces[:3]:
+            data = path.read_bytes()
+            handle.write(_tar_header(path.name, len(data)) + data + bytes(-len(data) % 512))
+        handle.write(_tar_header("bomb.png", size))
+        handle.truncate(handle.tell() + size + (-size % 512) + 1024)  # sparse: no disk used
+    manifest = prepare(archive, tmp_path / "data", PrepareConfig(count=None), workers=1)
+    assert len(manifest.images) == 3
+    assert [(entry["source"], entry["kind"]) for entry in manifest.skipped] == [
+        ("bomb.png", "too_large")
+    ]
