@@ -538,3 +538,22 @@ def test_sweep_plot_has_a_line_per_method_and_marks_infinity(sweep_report, monke
     top = psnr_axis.get_ylim()[1]
     triangles = [line for line in psnr_axis.get_lines() if line.get_marker() == "^"]
     assert triangles and all(np.allclose(line.get_ydata(), top) for line in triangles)
+
+
+def test_an_onnx_model_scores_like_its_keras_original(prepared, tiny_run, tmp_path):
+    """The ONNX path of the Denoiser: the same weights give the same PSNR (float32 round-off
+    between TensorFlow and onnxruntime moves outputs by ~1e-6, far below 0.01 dB)."""
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("tf2onnx")
+    from facedenoise.export import export_model
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    export_model(run, format="onnx", out=run / "model.onnx")
+    keras_report = evaluate(model=run, data_dir=prepared, out=tmp_path / "k", limit=2)
+    onnx_report = evaluate(model=run / "model.onnx", data_dir=prepared, out=tmp_path / "o",
+                           limit=2)
+    assert onnx_report.info["architecture"] == keras_report.info["architecture"] == "unet"
+    assert onnx_report.info["parameters"] is None  # ONNX Runtime does not count them
+    assert np.allclose(onnx_report.method("model").psnr, keras_report.method("model").psnr,
+                       atol=0.01)

@@ -324,6 +324,18 @@ class _Progress:
             self.callback(min(self.done, self.total), self.total)
 
 
+def _architecture_beside(model_file: Path) -> str:
+    """The architecture named by the config.json beside a model file (ONNX files carry no
+    Keras name), else the file's stem."""
+    from facedenoise.config import load_run_config
+    from facedenoise.runs import CONFIG
+
+    try:
+        return load_run_config(model_file.parent / CONFIG).model.arch
+    except FaceDenoiseError:
+        return model_file.stem
+
+
 class _ModelRunner:
     """The model behind a `Denoiser` (the same loading rule, tiling and ONNX support as
     `facedenoise denoise`), timing model calls after one untimed warm-up batch."""
@@ -332,8 +344,9 @@ class _ModelRunner:
         self.denoiser = denoiser
         self.source = Path(denoiser.source)
         model = denoiser.model  # a Keras model, or an OnnxRuntime (no name, no count)
-        self.name = getattr(model, "name", None) or self.source.stem
-        self.parameters = int(model.count_params()) if hasattr(model, "count_params") else None
+        is_keras = hasattr(model, "count_params")
+        self.name = model.name if is_keras else _architecture_beside(self.source)
+        self.parameters = int(model.count_params()) if is_keras else None
         self.takes_level = bool(denoiser.takes_noise_level)
         self.seconds, self.images, self._warm = 0.0, 0, False
 
