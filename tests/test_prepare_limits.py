@@ -139,7 +139,6 @@ def assert_quiet(stderr: str) -> None:
         assert noise not in stderr, stderr
 
 
-@pytest.mark.slow
 def test_hostile_folder_is_skipped_file_by_file_in_bounded_memory(tmp_path, sample_faces):
     source = tmp_path / "photos"
     source.mkdir()
@@ -253,7 +252,6 @@ def _wait_gone(pids: list[int], seconds: float) -> list[int]:
     return [pid for pid in pids if _alive(pid)]
 
 
-@pytest.mark.slow
 def test_kill_9_leaves_no_orphaned_workers(tmp_path, sample_faces):
     process, workers = _start_long_prepare(tmp_path, sample_faces[0])
     helpers = _children(process.pid)  # the workers and multiprocessing's resource tracker
@@ -266,7 +264,6 @@ def test_kill_9_leaves_no_orphaned_workers(tmp_path, sample_faces):
     assert set(workers) <= set(helpers)
 
 
-@pytest.mark.slow
 def test_ctrl_c_ends_prepare_and_its_workers_promptly(tmp_path, sample_faces):
     process, workers = _start_long_prepare(tmp_path, sample_faces[0])
     interrupted = time.monotonic()
