@@ -88,9 +88,9 @@ def evaluate(
 ) -> None:
     """Measure PSNR/SSIM on the fixed noisy files of a split and write a report.
 
-    Writes metrics.json, per_image.csv, samples.png, psnr_gain.png and
-    report.html (with --noise-levels also noise_sweep.png and sweep_per_image.csv),
-    and prints a table ranking the model, the noisy input and any baselines.
+    Writes metrics.json, per_image.csv, samples.png, psnr_gain.png and report.html
+    (with --noise-levels also noise_sweep.png and sweep_per_image.csv), and prints
+    a table ranking the model, the noisy input and any baselines.
     """
     quiet_tensorflow()
     from facedenoise.evaluate import evaluate as run_evaluate
