@@ -90,3 +90,20 @@ def test_models_does_not_import_training():
         "assert 'facedenoise.train' not in sys.modules, 'facedenoise.train was imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_help_into_a_closed_pipe_ends_without_a_traceback():
+    # `facedenoise evaluate --help | head -0`: the reader is gone before the help is written.
+    import os
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "facedenoise", "evaluate", "--help"],
+            stdout=write_end, stderr=subprocess.PIPE, timeout=60,
+        )
+    finally:
+        os.close(write_end)
+    assert b"Traceback" not in result.stderr
+    assert result.returncode != 0

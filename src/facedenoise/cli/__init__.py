@@ -49,6 +49,7 @@ class _Group(_PlainHelpOption, TyperGroup):
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode, **extra)
         from typer._click import exceptions
+        from typer.exceptions import Abort
 
         try:
             status = super().main(args, prog_name, complete_var, False, **extra)
@@ -61,7 +62,7 @@ class _Group(_PlainHelpOption, TyperGroup):
         except exceptions.ClickException as error:
             print_error(error.format_message())
             sys.exit(error.exit_code)
-        except exceptions.Abort:
+        except Abort:
             print_error("Aborted.")
             sys.exit(1)
         sys.exit(status if isinstance(status, int) else 0)
