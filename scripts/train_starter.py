@@ -15,7 +15,8 @@ faces and the photos' held-out set are never trained on.
 
 `train` runs ONE resumable run (the same folder across sessions: it resumes when the folder
 exists): ARCH with a noise-level input, fresh Gaussian noise every batch at a level drawn per
-image from NOISE_RANGE (5% clean images), MSE, Adam, a cosine schedule over the planned steps.
+image from NOISE_RANGE, MSE weighted per level (TrainConfig.level_weighted_loss), Adam, XLA,
+a cosine schedule over the planned steps.
 Stop it at any time (Ctrl-C, or kill): the next `train` resumes from the last epoch.
 
 `install` copies the best weights (without optimizer state) and their config.json into the
@@ -102,10 +103,14 @@ def run_folder(work: Path) -> Path:
 
 
 def train_config(epochs: int, hours: float | None) -> TrainConfig:
+    # No clean images: the output is in units of the level (scale_by_level), so level 0
+    # returns the input exactly and a clean image teaches nothing. XLA: ~12% fewer CPU
+    # seconds a step here (measured on resunet, batch 16).
     return TrainConfig(
         epochs=epochs, batch_size=16, lr=1e-3, patience=10_000, patch_size=TILE,
-        steps_per_epoch=STEPS_PER_EPOCH, noise_range=NOISE_RANGE, clean_fraction=0.05,
-        rotate=True, time_limit_minutes=None if hours is None else hours * 60,
+        steps_per_epoch=STEPS_PER_EPOCH, noise_range=NOISE_RANGE, clean_fraction=0.0,
+        rotate=True, jit_compile=True,
+        time_limit_minutes=None if hours is None else hours * 60,
     )
 
 
@@ -144,7 +149,7 @@ def main() -> None:
     parser.add_argument("stage", choices=("data", "train", "install"))
     parser.add_argument("--photos", type=Path, help="training photos (data stage)")
     parser.add_argument("--work", type=Path, default=Path("build/starter"))
-    parser.add_argument("--epochs", type=int, default=400,
+    parser.add_argument("--epochs", type=int, default=48,
                         help=f"planned epochs of {STEPS_PER_EPOCH} steps (the cosine's length)")
     parser.add_argument("--hours", type=float, default=None,
                         help="wall-clock budget of a new run (default: none; stop it any time)")
