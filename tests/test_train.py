@@ -128,7 +128,8 @@ def test_training_on_a_range_reports_other_levels_and_keeps_the_precision_policy
     import keras
 
     policy = keras.mixed_precision.global_policy().name
-    config = TrainConfig(epochs=1, batch_size=4, steps_per_epoch=2, noise_range=(0.0, 0.5))
+    config = TrainConfig(epochs=1, batch_size=4, steps_per_epoch=2, noise_range=(0.0, 0.5),
+                         patch_size=64)  # the level-weighted loss on crops, as the starter
     run_dir = train(prepared_sample, tmp_path / "runs", TINY, config)
     (row,) = _history(run_dir)
     assert {"val_psnr", "val_psnr_at_0.1", "val_psnr_at_0.5"} <= set(row)
@@ -144,7 +145,7 @@ def test_noise_levels_are_drawn_per_image_within_the_range(prepared_sample):
     (noisy, levels), clean, weights = next(iter(dataset))
     levels = np.asarray(levels)[:, 0]
     # Loss weights: 1 at the protocol's 0.3, larger for weaker noise.
-    np.testing.assert_allclose(np.asarray(weights), level_weight(levels), rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(weights)[:, 0, 0], level_weight(levels), rtol=1e-6)
     assert level_weight(0.3) == pytest.approx(1.0) and level_weight(0.1) > 5
     assert noisy.shape == clean.shape and levels.shape == (64,)
     clean_images = levels == 0.0

@@ -14,7 +14,7 @@ import tensorflow as tf
 from facedenoise.config import NOISE_FACTOR, TrainConfig
 from facedenoise.dataset import clean_files, split_pairs
 from facedenoise.errors import FaceDenoiseError
-from facedenoise.imageio import list_images
+from facedenoise.imageio import list_images, read_header
 
 AUTOTUNE = tf.data.AUTOTUNE
 # Above this many cached bytes the decoded training set goes to a cache file, not to RAM.
@@ -78,6 +78,12 @@ def decoded_images(paths: list[Path], cache_file: Path | None = None) -> tf.data
     return dataset.cache(str(cache_file) if cache_file else "")
 
 
+def _short_side(path: Path) -> int:
+    """The shorter side of an image file, from its header (FaceDenoiseError if unreadable)."""
+    header = read_header(path)
+    return min(header.width, header.height)
+
+
 def extra_training_images(folder: Path, patch_size: int | None) -> list[Path]:
     """Images of `folder` (recursively) to train on besides the prepared train split.
 
@@ -91,20 +97,13 @@ def extra_training_images(folder: Path, patch_size: int | None) -> list[Path]:
     paths = [path for path in list_images(folder) if path.suffix.lower() == ".png"]
     if not paths:
         raise FaceDenoiseError(f"--extra-train {folder} holds no PNG images.")
-    too_small = [path for path in paths if min(_image_size(path)) < patch_size]
+    too_small = [path for path in paths if _short_side(path) < patch_size]
     if too_small:
         raise FaceDenoiseError(
             f"{too_small[0]} (and {len(too_small) - 1} more) is smaller than --patch-size "
             f"{patch_size}; remove it or lower --patch-size."
         )
     return paths
-
-
-def _image_size(path: Path) -> tuple[int, int]:
-    from PIL import Image
-
-    with Image.open(path) as image:
-        return image.size
 
 
 LEVEL_WEIGHT_FLOOR = 0.02  # levels below ~5/255 weigh as much as 5/255
@@ -154,7 +153,8 @@ def training_dataset(
         noisy = add_noise(clean, numbers[4], level)
         inputs = (noisy, tf.reshape(level, (1,))) if with_level else noisy
         if config.noise_range is not None and config.level_weighted_loss:
-            return inputs, clean, level_weight(level)
+            # Shaped (1, 1) per image: Keras multiplies it into the per-pixel loss (H, W).
+            return inputs, clean, tf.reshape(level_weight(level), (1, 1))
         return inputs, clean
 
     dataset = tf.data.Dataset.zip((images, seeds)).map(make_pair, num_parallel_calls=AUTOTUNE)

@@ -41,6 +41,7 @@ from facedenoise.config import (
 from facedenoise.data import clean_images, pairs_dataset, training_dataset
 from facedenoise.dataset import clean_files, manifest_sha256, noise_factor_of
 from facedenoise.errors import FaceDenoiseError, check_choice
+from facedenoise.imageio import read_header
 from facedenoise.metrics import psnr as psnr_per_image
 from facedenoise.metrics import ssim as ssim_per_image
 from facedenoise.models import WITHOUT_NOISE_INPUT, build_model, takes_noise_level
@@ -104,10 +105,8 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
 def _check_patch_size(data_dir: Path, config: TrainConfig) -> None:
     if not config.patch_size:
         return
-    from PIL import Image
-
-    with Image.open(clean_files(data_dir, "train")[0]) as first:
-        smallest = min(first.size)
+    first = read_header(clean_files(data_dir, "train")[0])
+    smallest = min(first.width, first.height)
     if config.patch_size > smallest:
         raise FaceDenoiseError(
             f"--patch-size {config.patch_size} is larger than the training images "
