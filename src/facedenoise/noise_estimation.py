@@ -103,15 +103,6 @@ def estimate_noise_level(pixels: np.ndarray) -> float:
     return level
 
 
-def channel_levels(pixels: np.ndarray) -> list[float]:
-    """The level estimated from each opponent channel alone (luminance, then the two colour
-    differences; one value for a grey image): a diagnostic for the benchmark."""
-    tiles = _grey_if_equal(_sample_tiles(_checked(pixels)))
-    stats = [_TileStatistics(tile) for tile in tiles]
-    blocks = _Blocks(stats)
-    return [_level_from(stats, blocks, blocks.channel == k) for k in range(stats[0].opponent_count)]
-
-
 class _Blocks:
     """The block statistics of all tiles, concatenated (see _TileStatistics)."""
 
