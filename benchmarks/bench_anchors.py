@@ -26,9 +26,9 @@ Methods, all given the same inputs:
 - ffdnet: the colour FFDNet, its noise input the best (by mean PSNR per set and level) of
   --ffdnet-grid times the true level (an oracle; absolute sigmas --ffdnet-clean-grid for
   clean inputs). It was trained on unclipped noise up to 75/255 = 0.29, and clipping makes
-  the noise weaker: the best multiple falls from 1.0 at 0.05 to 0.7-0.9 at 0.3 and about
-  0.7 at 0.5 (on the faces, a grid of 0.5-1.2 in steps of 0.1 tried first: 0.5, 0.6, 1.1
-  and 1.2 never won);
+  the noise weaker: the best multiple falls from 1.0 at 0.05 to 0.8-0.9 at 0.3 and 0.7 at
+  0.5, always inside the default grid (a grid of 0.5-1.2 in steps of 0.1 tried first on
+  the faces: 0.5, 0.6, 1.1 and 1.2 never won);
 - bm3d: `bm3d.bm3d_rgb(noisy, sigma_psd=level)` (sigma_psd 1/255 for clean inputs);
 - each of --models through `facedenoise.inference.Denoiser.load(spec)`: a noise-conditional
   model twice, given the true level (`@level`) and estimating it (`@auto`); others plain.
@@ -58,8 +58,8 @@ from facedenoise.imageio import quantize, read_image  # noqa: E402
 from facedenoise.noise import add_gaussian_noise, noise_rng  # noqa: E402
 
 LEVELS = "0,jpeg85,0.05,0.1,0.2,0.3,0.4,0.5"
-FFDNET_GRID = "0.6,0.7,0.8,0.9,1.0"  # multiples of the true level (see the docstring)
-FFDNET_CLEAN_GRID = "0,0.004,0.01,0.02"  # absolute sigmas for clean inputs (level 0, JPEG)
+FFDNET_GRID = "0.6,0.7,0.8,0.9,1.0,1.1"  # multiples of the true level (see the docstring)
+FFDNET_CLEAN_GRID = "0,0.004,0.01,0.02,0.03"  # absolute sigmas for clean inputs (level 0, JPEG)
 BM3D_CLEAN_SIGMA = 1.0 / 255.0  # BM3D needs a positive sigma
 SEED = 2026
 
