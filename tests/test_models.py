@@ -54,11 +54,25 @@ def test_noise_conditional_models_take_and_use_the_level(arch):
     model = build_model(TINY[arch])
     assert takes_noise_level(model)
     assert [tensor.name for tensor in model.inputs] == ["noisy", "noise_level"]
-    images = np.random.default_rng(1).random((2, 40, 40, 3), dtype=np.float32)
-    low = np.asarray(model(_inputs(model, images, 0.0)))
+    rng = np.random.default_rng(1)
+    # The last layer of resunet/nafunet starts at zero (untrained = identity): randomise it.
+    noise_layer = model.get_layer("noise")
+    noise_layer.set_weights([rng.normal(0, 0.1, w.shape) for w in noise_layer.get_weights()])
+    images = rng.random((2, 40, 40, 3), dtype=np.float32)
+    low = np.asarray(model(_inputs(model, images, 0.1)))
     high = np.asarray(model(_inputs(model, images, 0.5)))
-    # Untrained weights: the level map only has to reach the output, by any amount.
+    # Untrained weights: the level only has to reach the output, by any amount.
     assert np.abs(low - high).max() > 1e-4
+
+
+@pytest.mark.parametrize("arch", ["resunet", "nafunet"])
+def test_level_zero_hands_the_image_back_exactly(arch):
+    model = build_model(TINY[arch])
+    rng = np.random.default_rng(6)
+    noise_layer = model.get_layer("noise")
+    noise_layer.set_weights([rng.normal(0, 0.1, w.shape) for w in noise_layer.get_weights()])
+    images = rng.random((2, 33, 47, 3), dtype=np.float32)
+    np.testing.assert_array_equal(np.asarray(model(_inputs(model, images, 0.0))), images)
 
 
 @pytest.mark.parametrize("arch", ["unet", "resunet"])

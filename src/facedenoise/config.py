@@ -53,14 +53,15 @@ class PrepareConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Which architecture to build and how big. `width`/`depth` only apply to `unet`."""
+    """Which architecture to build and how big. The defaults are the default model's (see
+    `model_config` for another architecture's own defaults); `original` has a fixed shape."""
 
-    arch: str = "unet"
-    width: int = 32  # channels at the first level; doubles at each level below
+    arch: str = "resunet"
+    width: int = 24  # channels at the first level; doubles at each level below
     depth: int = 4  # number of resolution levels (3 downsamplings)
     convs_per_level: int = 2  # `unet`: 3x3 convolutions per level (called `blocks` before 0.2)
-    blocks_per_level: int = 1  # residual/NAF blocks per level, encoder and decoder each
-    middle_blocks: int = 2  # blocks at the lowest resolution
+    blocks_per_level: int = 2  # resunet/nafunet: blocks per level, encoder and decoder each
+    middle_blocks: int = 2  # resunet/nafunet: blocks at the lowest resolution
     # A second input, the noise level per image (N, 1), concatenated as a constant map. Runs
     # written before noise-conditional models existed load with False (see load_run_config).
     noise_input: bool = True
@@ -68,6 +69,20 @@ class ModelConfig:
     # output = clip(noisy - level * prediction): level 0 hands the image back exactly, and
     # every level asks the network for outputs of the same scale.
     scale_by_level: bool = True
+
+
+# Each architecture's own defaults, where they differ from ModelConfig's (the default model's).
+ARCHITECTURE_DEFAULTS = {
+    "nafunet": {"width": 32, "blocks_per_level": 2, "middle_blocks": 4},
+    "unet": {"width": 32},  # the 0.1 default: 32-64-128-256, two convolutions per level
+    "original": {"noise_input": False},
+}
+
+
+def model_config(arch: str = ModelConfig.arch, **fields) -> ModelConfig:
+    """The ModelConfig of `arch` with its own defaults, overridden by `fields` (None = default)."""
+    given = {key: value for key, value in fields.items() if value is not None}
+    return ModelConfig(arch=arch, **{**ARCHITECTURE_DEFAULTS.get(arch, {}), **given})
 
 
 @dataclass(frozen=True)

@@ -11,21 +11,36 @@ from typing import Annotated
 import typer
 
 from facedenoise.cli.common import console, quiet_tensorflow, user_errors
-from facedenoise.config import IMAGE_SIZE
+from facedenoise.config import IMAGE_SIZE, ModelConfig
 
 
 def architecture_rows(size: int) -> list[dict]:
-    """name, parameters and GMACs per size x size RGB image of every registered architecture,
-    each at its default settings (plain data for the table)."""
-    from facedenoise.config import ModelConfig
-    from facedenoise.models import ARCHITECTURES, build_model, count_macs
+    """Plain facts (models.describe) of every registered architecture at its own defaults."""
+    from facedenoise.config import model_config
+    from facedenoise.models import ARCHITECTURES, describe
 
-    rows = []
-    for name in ARCHITECTURES:
-        model = build_model(ModelConfig(arch=name))
-        rows.append({"name": name, "parameters": int(model.count_params()),
-                     "gmacs": count_macs(model, size) / 1e9})
-    return rows
+    return [describe(model_config(name), size) for name in ARCHITECTURES]
+
+
+def print_models(rows: list[dict], size: int, title: str = "Architectures") -> None:
+    """A table of describe() rows: name, parameters, GMACs, noise-level input."""
+    from rich.table import Table
+
+    table = Table(title=f"{title} (cost per {size}x{size} RGB image)")
+    for column in ("name", "parameters", "GMACs", "noise-level input"):
+        table.add_column(column, justify="left" if column == "name" else "right")
+    for row in rows:
+        table.add_row(row["arch"], f"{row['parameters']:,}", f"{row['gmacs']:.2f}",
+                      "yes" if row["noise_input"] else "no")
+    console.print(table)
+
+
+def describe_one(config: ModelConfig, size: int = IMAGE_SIZE) -> None:
+    """Print one configuration's row (train --dry-run)."""
+    quiet_tensorflow()
+    from facedenoise.models import describe
+
+    print_models([describe(config, size)], size, title="Model")
 
 
 def models(
@@ -33,15 +48,9 @@ def models(
         int, typer.Option(min=8, help="Image side in pixels for the GMAC count.")
     ] = IMAGE_SIZE,
 ) -> None:
-    """List the architectures with parameters and GMACs per image."""
-    from rich.table import Table
-
+    """List the architectures with parameters, GMACs per image and whether they take a noise
+    level (the default, resunet, first)."""
     quiet_tensorflow()
     with user_errors():
         rows = architecture_rows(size)
-    table = Table(title=f"Architectures (cost per {size}x{size} RGB image)")
-    for column in ("name", "parameters", "GMACs"):
-        table.add_column(column, justify="left" if column == "name" else "right")
-    for row in rows:
-        table.add_row(row["name"], f"{row['parameters']:,}", f"{row['gmacs']:.2f}")
-    console.print(table)
+    print_models(rows, size)

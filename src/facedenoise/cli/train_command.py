@@ -10,7 +10,9 @@ import typer
 from rich.markup import escape
 
 from facedenoise.cli.common import console, error_console, quiet_tensorflow, user_errors
+from facedenoise.cli.models_command import describe_one
 from facedenoise.config import DATA_DIR, RUNS_DIR, ModelConfig, TrainConfig
+from facedenoise.config import model_config as model_config_of
 
 MODEL = ModelConfig()
 TRAIN = TrainConfig()
@@ -38,16 +40,22 @@ def train(
         typer.Option(help="Architecture: resunet, nafunet, unet or original (the notebook's; "
                      "no noise-level input). See facedenoise models."),
     ] = MODEL.arch,
-    width: Annotated[int, typer.Option(min=1, help="Channels at the first level.")] = (
-        MODEL.width
-    ),
+    width: Annotated[
+        int | None,
+        typer.Option(min=1, help=f"Channels at the first level (default {MODEL.width}; unet "
+                     "and nafunet 32).", show_default=False),
+    ] = None,
     depth: Annotated[int, typer.Option(min=1, max=6, help="Resolution levels.")] = MODEL.depth,
     blocks_per_level: Annotated[
-        int, typer.Option(min=1, help="resunet/nafunet: blocks per level, each side.")
-    ] = MODEL.blocks_per_level,
+        int | None,
+        typer.Option(min=1, help=f"resunet/nafunet: blocks per level, each side (default "
+                     f"{MODEL.blocks_per_level}).", show_default=False),
+    ] = None,
     middle_blocks: Annotated[
-        int, typer.Option(min=0, help="resunet/nafunet: blocks at the lowest resolution.")
-    ] = MODEL.middle_blocks,
+        int | None,
+        typer.Option(min=0, help=f"resunet/nafunet: blocks at the lowest resolution (default "
+                     f"{MODEL.middle_blocks}; nafunet 4).", show_default=False),
+    ] = None,
     noise_input: Annotated[
         bool,
         typer.Option("--noise-input/--no-noise-input",
@@ -147,9 +155,9 @@ def train(
     ] = False,
 ) -> None:
     """Train a denoising U-Net; writes runs/<timestamp>-<arch>/ with the best and last model."""
-    model_config = ModelConfig(
-        arch=arch, width=width, depth=depth, blocks_per_level=blocks_per_level,
-        middle_blocks=middle_blocks, noise_input=noise_input,
+    model_config = model_config_of(
+        arch, width=width, depth=depth, blocks_per_level=blocks_per_level,
+        middle_blocks=middle_blocks, noise_input=noise_input if arch != "original" else None,
     )
     train_config = TrainConfig(
         epochs=epochs or TRAIN.epochs, batch_size=batch_size, lr=lr, loss=loss,
@@ -163,7 +171,7 @@ def train(
     with user_errors():
         _check_before_loading(model_config, train_config, data, resume)
         if dry_run:
-            _print_model(model_config)
+            describe_one(model_config)
             return
         quiet_tensorflow()
         from facedenoise.train import train as run_train
@@ -202,21 +210,6 @@ def _check_before_loading(model_config, train_config, data, resume) -> None:
             f"{folder} is not a prepared dataset (no manifest.json); run facedenoise prepare "
             "first or pass --data."
         )
-
-
-def _print_model(model_config: ModelConfig) -> None:
-    from rich.table import Table
-
-    quiet_tensorflow()
-    from facedenoise.models import describe
-
-    facts = describe(model_config)
-    table = Table(title=f"{model_config.arch} (per 128x128 RGB image)")
-    for column in ("parameters", "GMACs", "noise-level input"):
-        table.add_column(column, justify="right")
-    table.add_row(f"{facts['parameters']:,}", f"{facts['gmacs']:.2f}",
-                  "yes" if facts["noise_input"] else "no")
-    console.print(table)
 
 
 @contextlib.contextmanager
