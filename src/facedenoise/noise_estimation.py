@@ -14,14 +14,16 @@ has the measurements that chose it):
    annihilates anything linear along either axis, so smooth shading leaves no trace.
 3. Clipping: a pixel of clean value m shows noise of variance V(m, level) < level^2, a closed
    form of the clipped Gaussian (`clipped_mean_std`). The clean value is unknown, but the mean
-   of a 5x5 window is E[Y] = f(m, level), so the table `_variance_table` maps (local mean,
-   level) to the noise variance, with a second-order correction for the noise in that mean.
+   of a 5x5 window is E[Y] = f(m, level), so `_variance_tables` maps (local mean, level) to
+   the noise variance; a second-order term corrects for reading V at the window's mean
+   rather than averaging it over the window (the noise in the mean, the clean spread).
 4. Texture: the image is cut into 8x8 blocks; blocks whose residual or gradient energy is
-   above what noise alone would give (`_LAPLACIAN_LIMIT`, `_GRADIENT_LIMIT`, the 99th
+   above what noise alone would give (`_LAPLACIAN_LIMIT`, `_GRADIENT_LIMIT`, the 99.9th
    percentiles for pure noise) are left out, and the level is solved again from the rest,
    until it stops changing (weak-texture selection, after Liu, Tanaka and Okutomi 2012).
 5. The level is the one at which the variance the model predicts over the kept pixels equals
    the residual energy measured there.
+6. Noise left only in the luminance (JPEG's chroma subsampling) is read from the luminance.
 
 Large images are sampled: at most `_MAX_SAMPLED_PIXELS` pixels, in evenly spread tiles, so a
 12-megapixel photo costs about as much as a 512x512 one. Everything is deterministic.
