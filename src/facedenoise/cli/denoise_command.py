@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from facedenoise.cli.common import console, user_errors
+from facedenoise.cli.common import console, progress_bar, user_errors
 from facedenoise.config import RUNS_DIR, DenoiseConfig
 
 DEFAULTS = DenoiseConfig()
@@ -162,44 +162,17 @@ def _print_files(summary) -> None:
 @contextlib.contextmanager
 def _progress_bar(runs_dir: Path):
     """Yield (on_model, on_progress) callbacks: the model used, then a rich progress bar."""
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        SpinnerColumn,
-        TextColumn,
-        TimeRemainingColumn,
-    )
-
     from facedenoise.runs import describe_model
 
-    columns = (
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-    )
-    # Logs and pipes get only the summary; a transient bar would leave a blank line there.
-    quiet = not console.is_terminal
-    with Progress(*columns, console=console, transient=True, disable=quiet) as progress:
-        task = progress.add_task("Loading the model", total=None)
+    # On stdout, with the summary; hidden for a few images that finish before it is readable.
+    with progress_bar("Loading the model", target=console,
+                      min_total=_PROGRESS_FROM) as (on_progress, set_label):
 
         def on_model(denoiser) -> None:
             where = describe_model(denoiser.source, runs_dir) if denoiser.source else "a model"
-            progress.console.print(
-                escape(f"Model: {where} ({denoiser.runtime.name})"), soft_wrap=True,
-                highlight=False,
-            )
-
-        def on_progress(finished: int, total: int) -> None:
-            progress.update(
-                task,
-                description="Denoising",
-                completed=finished,
-                total=total,
-                visible=total >= _PROGRESS_FROM,
-            )
+            console.print(escape(f"Model: {where} ({denoiser.runtime.name})"), soft_wrap=True,
+                          highlight=False)
+            set_label("Denoising")
 
         yield on_model, on_progress
 

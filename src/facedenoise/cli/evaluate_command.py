@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 from typing import Annotated
 
@@ -11,7 +10,13 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-from facedenoise.cli.common import console, error_console, quiet_tensorflow, user_errors
+from facedenoise.cli.common import (
+    console,
+    error_console,
+    progress_bar,
+    quiet_tensorflow,
+    user_errors,
+)
 from facedenoise.config import DATA_DIR, RUNS_DIR, EvaluateConfig
 
 DEFAULTS = EvaluateConfig()
@@ -101,7 +106,7 @@ def evaluate(
         config = EvaluateConfig(split=split, batch_size=batch_size, limit=limit,
                                 baselines=baselines, noise_levels=parse_noise_levels(noise_levels),
                                 sweep_seed=sweep_seed)
-        with _progress_bar(enabled=not json_output) as on_progress:
+        with progress_bar("Evaluating", enabled=not json_output) as (on_progress, _):
             report = run_evaluate(model=model, data_dir=data, out=out, config=config,
                                   pairs=pairs, runs_dir=runs, noise_factor=noise_factor,
                                   on_progress=on_progress)
@@ -118,20 +123,6 @@ def evaluate(
             console.print(estimate_table(summary))
     console.print(f"[green]Report written to[/] {escape(str(report.out_dir))}", highlight=False,
                   soft_wrap=True)
-
-
-@contextlib.contextmanager
-def _progress_bar(enabled: bool):
-    """Yield an `on_progress(done, total)` callback drawing one bar on stderr (or None)."""
-    if not enabled:
-        yield None
-        return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-    with Progress("Evaluating", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=error_console, transient=True) as progress:
-        task = progress.add_task("evaluate", total=None)
-        yield lambda done, total: progress.update(task, completed=done, total=total)
 
 
 def _print_model_and_skipped(summary: dict, runs_dir: Path) -> None:

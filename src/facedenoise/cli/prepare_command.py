@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
-import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from facedenoise.cli.common import console, error_console, user_errors
+from facedenoise.cli.common import console, progress_bar, user_errors
 from facedenoise.config import DATA_DIR, PrepareConfig
 
 DEFAULTS = PrepareConfig()
@@ -113,45 +111,11 @@ def prepare(
             allow_upscale=allow_upscale,
             max_pixels=max_pixels,
         )
-        with _progress_bar() as on_progress:
+        with progress_bar("Preparing", show_rate=True) as (on_progress, _):
             manifest = run_prepare(
                 source, out, config, workers=workers, force=force, on_progress=on_progress
             )
     _print_summary(manifest, out)
-
-
-@contextlib.contextmanager
-def _progress_bar():
-    """A transient progress bar with images/s on stderr; yields prepare's on_progress."""
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    bar = Progress(
-        TextColumn("[bold]prepare"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=error_console,
-        transient=True,
-        disable=not error_console.is_terminal,  # logs and pipes get only the summary
-    )
-    task = bar.add_task("prepare", total=None, rate="")
-    started = time.perf_counter()
-
-    def on_progress(done: int, total: int) -> None:
-        rate = done / max(time.perf_counter() - started, 1e-9)
-        bar.update(task, completed=done, total=total, rate=f"{rate:,.0f} images/s")
-
-    with bar:
-        yield on_progress
 
 
 def _print_summary(manifest, out: Path) -> None:
