@@ -45,6 +45,11 @@ CANDIDATES = {
                         "middle_blocks": 4}, GENERALIST),
     "nafunet-w32": ({"arch": "nafunet", "width": 32, "blocks_per_level": 2,
                      "middle_blocks": 4}, GENERALIST),
+    # Small enough to come close to convergence in a CPU budget: the cost of generality.
+    "resunet-w8": ({"arch": "resunet", "width": 8, "blocks_per_level": 2,
+                    "middle_blocks": 2}, {**GENERALIST, "clean_fraction": 0.0}),
+    "resunet-w8-0.3": ({"arch": "resunet", "width": 8, "blocks_per_level": 2,
+                        "middle_blocks": 2}, SPECIALIST),
 }
 LEVELS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5)
 
