@@ -13,6 +13,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
+import numpy as np
 from _common import measured_matmul_peak, median_rate, theoretical_fp32_peak
 from rich.console import Console
 from rich.table import Table
@@ -22,36 +23,61 @@ SIZE = 128
 
 def model_speeds(arch: str, train_batch: int, infer_batch: int, repeats: int, jit: bool):
     import keras
-    import numpy as np
     import tensorflow as tf
 
-    from facedenoise.config import ModelConfig
+    from facedenoise.config import model_config
     from facedenoise.models import build_model, count_macs
 
-    model = build_model(ModelConfig(arch=arch))
+    model = build_model(model_config(arch))
     macs = count_macs(model, SIZE)
     model.compile(optimizer=keras.optimizers.Adam(1e-4), loss="mse", jit_compile=jit)
     rng = np.random.default_rng(0)
-    train_x = rng.random((train_batch, SIZE, SIZE, 3), dtype=np.float32)
-    infer_x = rng.random((infer_batch, SIZE, SIZE, 3), dtype=np.float32)
-    train_rate = median_rate(lambda: model.train_on_batch(train_x, train_x), train_batch,
+    train_x = _inputs(model, rng.random((train_batch, SIZE, SIZE, 3), dtype=np.float32))
+    infer_x = _inputs(model, rng.random((infer_batch, SIZE, SIZE, 3), dtype=np.float32))
+    train_y = train_x[0] if isinstance(train_x, list) else train_x
+    train_rate = median_rate(lambda: model.train_on_batch(train_x, train_y), train_batch,
                              repeats=repeats)
     predict = tf.function(lambda x: model(x, training=False), jit_compile=jit)
     infer_rate = median_rate(lambda: predict(infer_x).numpy(), infer_batch, repeats=repeats)
     return model.count_params(), macs, train_rate, infer_rate
 
 
+def _inputs(model, images):
+    from facedenoise.models import takes_noise_level
+
+    if not takes_noise_level(model):
+        return images
+    return [images, np.full((len(images), 1), 0.3, np.float32)]
+
+
+def packaged_onnx_speed(batch: int, repeats: int) -> float | None:
+    """Inference images/s of the packaged starter through ONNX Runtime (what `denoise`
+    runs), batch of `batch` 128x128 images; None when this build ships no ONNX file."""
+    from facedenoise.inference.runtimes import OnnxRuntime
+    from facedenoise.runs import packaged_onnx
+
+    path = packaged_onnx()
+    if path is None:
+        return None
+    runtime = OnnxRuntime(path)
+    images = np.random.default_rng(0).random((batch, SIZE, SIZE, 3), dtype=np.float32)
+    levels = np.full((batch, 1), 0.3, np.float32) if runtime.takes_noise_level else None
+    return median_rate(lambda: runtime(images, levels), batch, repeats=repeats)
+
+
 def pipeline_speed(batch: int) -> float:
     """Images/s of the training input pipeline alone, on the bundled sample prepared in a
-    temporary folder (decode once, cache, augment, fresh noise, batch)."""
+    temporary folder (decode once, cache, augment, a noise level per image, fresh noise,
+    loss weights, batch)."""
     from facedenoise.config import PrepareConfig, TrainConfig
     from facedenoise.data import training_dataset
     from facedenoise.prepare import prepare
 
     with tempfile.TemporaryDirectory() as folder:
         data_dir = Path(folder) / "data"
-        prepare("sample", data_dir, PrepareConfig(), show_progress=False)
-        dataset, _ = training_dataset(data_dir, TrainConfig(batch_size=batch), 0.3)
+        prepare("sample", data_dir, PrepareConfig())
+        config = TrainConfig(batch_size=batch, noise_range=(0.0, 0.5))  # as the starter
+        dataset, _ = training_dataset(data_dir, config, 0.3, with_level=True)
         iterator = iter(dataset)
         steps = 200
         return median_rate(lambda: [next(iterator) for _ in range(steps)], steps * batch,
@@ -64,7 +90,7 @@ def main() -> None:
     parser.add_argument("--infer-batch", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--jit", action="store_true", help="compile with XLA")
-    parser.add_argument("--archs", default="original,unet")
+    parser.add_argument("--archs", default="original,unet,nafunet,resunet")
     args = parser.parse_args()
 
     console = Console(width=150)
@@ -91,16 +117,22 @@ def main() -> None:
     console.print(table)
     console.print(f"FP32 peak: {peak / 1e9:.0f} GFLOP/s ({peak_how}); a 2048^2 matmul reaches "
                   f"{matmul / 1e9:.0f} GFLOP/s here.")
-    if "original" in results and "unet" in results:
+    default = "resunet"
+    if "original" in results and default in results:
         macs_o, train_o, infer_o = results["original"]
-        macs_u, train_u, infer_u = results["unet"]
-        console.print(f"unet vs original: {macs_o / macs_u:.1f}x fewer MACs, "
-                      f"{train_u / train_o:.1f}x training images/s, "
-                      f"{infer_u / infer_o:.1f}x inference images/s")
-    if "unet" in results:
+        macs_d, train_d, infer_d = results[default]
+        console.print(f"{default} (default) vs original: {macs_o / macs_d:.1f}x fewer MACs, "
+                      f"{train_d / train_o:.1f}x training images/s, "
+                      f"{infer_d / infer_o:.1f}x inference images/s")
+    onnx = packaged_onnx_speed(args.infer_batch, args.repeats)
+    if onnx is not None:
+        console.print(f"Packaged starter through ONNX Runtime (what denoise runs): {onnx:.1f} "
+                      f"images/s at batch {args.infer_batch}.")
+    if default in results:
         pipeline = pipeline_speed(16)
         console.print(f"Input pipeline: {pipeline:.0f} images/s = "
-                      f"{pipeline / results['unet'][1]:.0f}x the default unet's training speed.")
+                      f"{pipeline / results[default][1]:.0f}x the default model's training "
+                      "speed.")
 
 
 if __name__ == "__main__":
