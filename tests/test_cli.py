@@ -107,3 +107,13 @@ def test_help_into_a_closed_pipe_ends_without_a_traceback():
         os.close(write_end)
     assert b"Traceback" not in result.stderr
     assert result.returncode != 0
+
+
+def test_help_paragraphs_flow_to_the_terminal_width():
+    # Typer 0.29 keeps the docstring's source line breaks; at 80 columns that left ragged
+    # half-empty lines. The sentence below spans a source line break in export's docstring.
+    result = CliRunner().invoke(app, ["export", "--help"], terminal_width=80,
+                                env={"COLUMNS": "80"})
+    assert result.exit_code == 0
+    # Before: "...compared with the Keras model" / "on a real" / "noisy face (max ...".
+    assert "on a real noisy face" in result.output

@@ -7,6 +7,7 @@ status 2, like every other error the CLI prints (those exit 1).
 
 from __future__ import annotations
 
+import inspect
 import sys
 from typing import Annotated, Any
 
@@ -28,7 +29,15 @@ USAGE_EXIT = 2
 
 
 class _PlainHelpOption:
-    """Mixed into commands and the group: the --help row shows no `<bool>` type."""
+    """Mixed into commands and the group: the --help row shows no `<bool>` type, and a
+    docstring's paragraphs flow to the terminal's width (Typer 0.29 keeps every source line
+    break after the first paragraph, so an 80-column terminal showed ragged lines)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.help:
+            paragraphs = inspect.cleandoc(self.help).split("\n\n")
+            self.help = "\n\n".join(" ".join(part.split("\n")) for part in paragraphs)
 
     def get_help_option(self, ctx):
         option = super().get_help_option(ctx)
