@@ -50,6 +50,13 @@ CANDIDATES = {
                     "middle_blocks": 2}, {**GENERALIST, "clean_fraction": 0.0}),
     "resunet-w8-0.3": ({"arch": "resunet", "width": 8, "blocks_per_level": 2,
                         "middle_blocks": 2}, SPECIALIST),
+    # The noise predicted in units of the level (level_fade None) against predicted as is.
+    "resunet-w8-per-level": ({"arch": "resunet", "width": 8, "blocks_per_level": 2,
+                              "middle_blocks": 2, "level_fade": None},
+                             {**GENERALIST, "clean_fraction": 0.0}),
+    "resunet-w8-fade": ({"arch": "resunet", "width": 8, "blocks_per_level": 2,
+                         "middle_blocks": 2, "level_fade": 0.02},
+                        {**GENERALIST, "clean_fraction": 0.0}),
 }
 LEVELS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5)
 

@@ -65,10 +65,11 @@ class ModelConfig:
     # A second input, the noise level per image (N, 1), concatenated as a constant map. Runs
     # written before noise-conditional models existed load with False (see load_run_config).
     noise_input: bool = True
-    # resunet/nafunet with a noise input: the network predicts noise in units of the level,
-    # output = clip(noisy - level * prediction): level 0 hands the image back exactly, and
-    # every level asks the network for outputs of the same scale.
+    # resunet/nafunet with a noise input: output = clip(noisy - s * prediction) with
+    # s = min(1, level / level_fade): level 0 hands the image back exactly. level_fade None:
+    # s = level (noise predicted in units of the level; configs written before 0.2's fade).
     scale_by_level: bool = True
+    level_fade: float | None = 0.02
 
 
 # Each architecture's own defaults, where they differ from ModelConfig's (the default model's).
@@ -239,7 +240,8 @@ def load_run_config(path: Path) -> RunConfig:
     try:
         values = json.loads(Path(path).read_text())
         return RunConfig(
-            model=_from_dict(ModelConfig, {"noise_input": False, **values.get("model", {})}),
+            model=_from_dict(ModelConfig, {"noise_input": False, "level_fade": None,
+                                           **values.get("model", {})}),
             train=_train_from_dict(values.get("train", {})),
             noise_factor=values.get("noise_factor", NOISE_FACTOR),
             manifest_sha256=values.get("manifest_sha256"),

@@ -139,14 +139,28 @@ class SubtractNoise(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class ScaleByLevel(keras.layers.Layer):
-    """Multiply a per-pixel prediction (N, H, W, C) by each image's level (N, 1)."""
+    """Multiply a per-pixel prediction (N, H, W, C) by a factor of each image's level (N, 1).
+
+    fade: None multiplies by the level itself; a number multiplies by min(1, level / fade),
+    so that the prediction passes unchanged from `fade` up and fades to zero at level 0.
+    """
+
+    def __init__(self, fade: float | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.fade = None if fade is None else float(fade)
 
     def call(self, inputs):
         values, level = inputs
-        return values * ops.cast(ops.reshape(level, (-1, 1, 1, 1)), values.dtype)
+        factor = ops.cast(ops.reshape(level, (-1, 1, 1, 1)), values.dtype)
+        if self.fade is not None:
+            factor = ops.minimum(factor / self.fade, 1.0)
+        return values * factor
 
     def compute_output_shape(self, input_shapes):
         return input_shapes[0]
+
+    def get_config(self):
+        return {**super().get_config(), "fade": self.fade}
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)

@@ -8,9 +8,11 @@ Both share one skeleton and differ only in their block:
   transposed convolution: its uneven overlaps are a classic source of grid artefacts), and
   skips are added rather than concatenated (DRUNet), which halves the decoder's cost.
 - Residual learning with a full-resolution head, as in `unet`: the network predicts the noise
-  in units of the noise level and the output is clip(noisy - level * prediction, 0, 1)
-  (`scale_by_level`): a clean image (level 0) comes back untouched by construction, and the
-  prediction has the same scale at every level, as the noise predictions of diffusion models.
+  and the output is clip(noisy - min(1, level / level_fade) * prediction, 0, 1)
+  (`scale_by_level`): a clean image (level 0) comes back untouched by construction. (With
+  `level_fade` None the prediction is multiplied by the level itself, i.e. predicted in units
+  of the level, as diffusion models do: measured, a network that only sees the level as an
+  added input channel learns that division poorly, so the default fades in at 0.02 instead.)
 - `resunet` blocks: x + conv3x3(relu(conv3x3(x))).
 - `nafunet` blocks: NAFNet's (LayerNorm, 1x1 expand, 3x3 depthwise, SimpleGate, simplified
   channel attention; then a gated 1x1 feed-forward), about a third of the MACs of a
@@ -118,7 +120,8 @@ def build_skeleton(config: ModelConfig, block: Block, name: str) -> keras.Model:
     noise = layers.Conv2D(3, 3, padding="same", dtype="float32", kernel_initializer="zeros",
                           name="noise")(x)
     if level is not None and config.scale_by_level:
-        noise = ScaleByLevel(dtype="float32", name="noise_times_level")([noise, level])
+        noise = ScaleByLevel(config.level_fade, dtype="float32", name="noise_times_level")(
+            [noise, level])
     clean = SubtractNoise(dtype="float32", name="subtract")([padded, noise])
     clean = CropToMatch(dtype="float32", name="crop")([clean, noisy])
     return keras.Model(inputs, clean, name=name)
