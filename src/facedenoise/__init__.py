@@ -3,7 +3,7 @@
 Importing the package is cheap: TensorFlow loads only when a model is built or loaded.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = ["Denoiser", "FaceDenoiseError", "__version__"]
 
