@@ -57,6 +57,9 @@ CANDIDATES = {
     "resunet-w8-fade": ({"arch": "resunet", "width": 8, "blocks_per_level": 2,
                          "middle_blocks": 2, "level_fade": 0.02},
                         {**GENERALIST, "clean_fraction": 0.0}),
+    "resunet-w8-fade-w1": ({"arch": "resunet", "width": 8, "blocks_per_level": 2,
+                            "middle_blocks": 2, "level_fade": 0.02},
+                           {**GENERALIST, "clean_fraction": 0.0, "level_weight_power": 1.0}),
 }
 LEVELS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5)
 

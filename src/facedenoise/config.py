@@ -109,6 +109,7 @@ class TrainConfig:
     # that the squared error is measured in units of the level and every level counts alike
     # (plain MSE would let the strongest noise decide everything); weight 1 at 0.3.
     level_weighted_loss: bool = True
+    level_weight_power: float = 2.0  # 2: 1/level^2 as above; 1: a gentler 1/level
     flip: bool = True
     rotate: bool = False  # random 90-degree rotations (faces are upright, so off by default)
     color_jitter: bool = False  # small brightness/contrast changes

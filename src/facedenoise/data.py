@@ -109,11 +109,11 @@ def extra_training_images(folder: Path, patch_size: int | None) -> list[Path]:
 LEVEL_WEIGHT_FLOOR = 0.02  # levels below ~5/255 weigh as much as 5/255
 
 
-def level_weight(level):
-    """The loss weight of an image with noise `level`: 1 at the mission's 0.3, 1/level^2 in
-    shape (see TrainConfig.level_weighted_loss)."""
+def level_weight(level, power: float = 2.0):
+    """The loss weight of an image with noise `level`: 1 at the mission's 0.3, 1/level^power
+    in shape (see TrainConfig.level_weighted_loss and level_weight_power)."""
     floor = LEVEL_WEIGHT_FLOOR**2
-    return (NOISE_FACTOR**2 + floor) / (level**2 + floor)
+    return ((NOISE_FACTOR**2 + floor) / (level**2 + floor)) ** (power / 2)
 
 
 def training_dataset(
@@ -154,7 +154,8 @@ def training_dataset(
         inputs = (noisy, tf.reshape(level, (1,))) if with_level else noisy
         if config.noise_range is not None and config.level_weighted_loss:
             # Shaped (1, 1) per image: Keras multiplies it into the per-pixel loss (H, W).
-            return inputs, clean, tf.reshape(level_weight(level), (1, 1))
+            weight = level_weight(level, config.level_weight_power)
+            return inputs, clean, tf.reshape(weight, (1, 1))
         return inputs, clean
 
     dataset = tf.data.Dataset.zip((images, seeds)).map(make_pair, num_parallel_calls=AUTOTUNE)
