@@ -210,16 +210,18 @@ def _alive(pid: int) -> bool:
 
 
 def _start_long_prepare(tmp_path: Path, face: Path) -> tuple[subprocess.Popen, list[int]]:
-    """A prepare over 20,000 hard links of one face (several seconds of work) and 200 named
+    """A prepare over 80,000 hard links of one face (tens of seconds of work even on an idle
+    machine: with 20,000 a loaded machine finished before the interrupt came) and 200 named
     pipes among them (a worker that opens one waits forever: what made the workers of 0.1
     outlive their parent and Ctrl-C hang), started in its own session, returned once its two
     workers are running."""
     source = tmp_path / "faces"
     source.mkdir()
-    (source / "face.png").write_bytes(face.read_bytes())
-    for index in range(20_000):
-        os.link(source / "face.png", source / f"{index:05d}.png")
-    for index in range(0, 20_000, 100):
+    for copy in range(4):  # a file takes at most 65,000 links on ext4
+        (source / f"face{copy}.png").write_bytes(face.read_bytes())
+    for index in range(80_000):
+        os.link(source / f"face{index // 20_000}.png", source / f"{index:05d}.png")
+    for index in range(0, 80_000, 400):
         os.mkfifo(source / f"{index:05d}-pipe.png")
     command = [sys.executable, "-m", "facedenoise", "prepare", "--source", str(source)]
     command += ["--out", str(tmp_path / "data"), "--count", "all", "--workers", "2"]
@@ -266,6 +268,7 @@ def test_kill_9_leaves_no_orphaned_workers(tmp_path, sample_faces):
 
 def test_ctrl_c_ends_prepare_and_its_workers_promptly(tmp_path, sample_faces):
     process, workers = _start_long_prepare(tmp_path, sample_faces[0])
+    assert process.poll() is None, "prepare ended before the interrupt: give it more work"
     interrupted = time.monotonic()
     os.killpg(process.pid, signal.SIGINT)  # what a terminal sends: the whole process group
     try:
