@@ -227,7 +227,8 @@ def _start_long_prepare(tmp_path: Path, face: Path) -> tuple[subprocess.Popen, l
     command += ["--out", str(tmp_path / "data"), "--count", "all", "--workers", "2"]
     # Output goes to files, not pipes: orphaned workers would hold a pipe open for ever.
     with open(tmp_path / "stdout.txt", "wb") as stdout, open(tmp_path / "stderr.txt", "wb") as err:
-        process = subprocess.Popen(command, stdout=stdout, stderr=err, start_new_session=True)
+        process = subprocess.Popen(command, stdout=stdout, stderr=err, start_new_session=True,
+                                   preexec_fn=_hear_ctrl_c)
     deadline = time.monotonic() + 60
     workers: list[int] = []
     while time.monotonic() < deadline and process.poll() is None:
@@ -238,6 +239,12 @@ def _start_long_prepare(tmp_path: Path, face: Path) -> tuple[subprocess.Popen, l
         time.sleep(0.1)
     process.kill()
     pytest.fail(f"prepare did not start two workers: {(tmp_path / 'stderr.txt').read_text()}")
+
+
+def _hear_ctrl_c() -> None:
+    """Undo an inherited "ignore SIGINT": a shell starts background jobs that way (and a
+    test suite run with `&` would pass it on), while a terminal user's prepare hears Ctrl-C."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _cmdline(pid: int) -> bytes:
