@@ -4,6 +4,7 @@ generalist trained on every noise level from 0 to 0.5.
     python scripts/build_starter_data.py --out /tmp/starter_photos   # licensed photos
     python scripts/train_starter.py data --photos /tmp/starter_photos/train
     python scripts/train_starter.py train --hours 8        # start, or resume, the one run
+    python scripts/train_starter.py polish --minutes 60    # optional: settle what train has
     python scripts/train_starter.py install                # best weights -> the package
 
 `data` cuts the training photos into 128x128 tiles at full, half and quarter scale (at most
@@ -19,8 +20,14 @@ image from NOISE_RANGE, MSE weighted per level (TrainConfig.level_weighted_loss)
 a cosine schedule over the planned steps.
 Stop it at any time (Ctrl-C, or kill): the next `train` resumes from the last epoch.
 
-`install` copies the best weights (without optimizer state) and their config.json into the
-package and exports them to ONNX beside them.
+`polish` settles an unfinished `train` run for packaging: a second, short run (runs/polish)
+that starts from the main run's best weights with a lower learning rate decaying to almost
+nothing within `--minutes` (a run still early in its schedule learns fast but its weights
+jitter at the high rate). It leaves the main run untouched, so `train` can go on later;
+delete runs/polish to polish again from the newer weights.
+
+`install` copies the best weights (of runs/polish if it exists, else of the main run; without
+optimizer state) and their config.json into the package and exports them to ONNX beside them.
 """
 
 from __future__ import annotations
@@ -48,6 +55,8 @@ FACE_COPIES = 16  # the sample's 15 training faces, each seen as often as ~16 ti
 ARCH = ModelConfig(arch="resunet", width=24, depth=4, blocks_per_level=2, middle_blocks=2)
 NOISE_RANGE = (0.0, 0.5)
 STEPS_PER_EPOCH = 250
+POLISH_LR = 3e-4
+POLISH_STEPS_PER_EPOCH = 125  # shorter epochs: the best one is picked more finely
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "src" / "facedenoise" / "weights"
 
 
@@ -103,8 +112,8 @@ def run_folder(work: Path) -> Path:
 
 
 def train_config(epochs: int, hours: float | None) -> TrainConfig:
-    # No clean images: the output is in units of the level (scale_by_level), so level 0
-    # returns the input exactly and a clean image teaches nothing. XLA: ~12% fewer CPU
+    # No clean images: the prediction fades out below level 0.02 (ModelConfig.level_fade), so
+    # level 0 returns the input exactly and a clean image teaches nothing. XLA: ~12% fewer CPU
     # seconds a step here (measured on resunet, batch 16).
     return TrainConfig(
         epochs=epochs, batch_size=16, lr=1e-3, patience=10_000, patch_size=TILE,
@@ -127,10 +136,29 @@ def train_or_resume(work: Path, epochs: int, hours: float | None) -> Path:
     return train(work / "natural", work / "runs", ARCH, config, run_name=run_dir.name)
 
 
+def polish_folder(work: Path) -> Path:
+    return work / "runs" / "polish"
+
+
+def polish_or_resume(work: Path, minutes: float) -> Path:
+    """Start runs/polish from the main run's best weights, or resume it."""
+    from facedenoise.train import train
+
+    run_dir = polish_folder(work)
+    if (run_dir / "last.keras").is_file():
+        return train(None, work / "runs", resume=run_dir)
+    config = TrainConfig(**{
+        **train_config(epochs=1000, hours=minutes / 60).__dict__,
+        "lr": POLISH_LR, "steps_per_epoch": POLISH_STEPS_PER_EPOCH,
+        "extra_train": str(work / "extra"), "init_from": str(run_folder(work) / "best.keras"),
+    })
+    return train(work / "natural", work / "runs", ARCH, config, run_name=run_dir.name)
+
+
 def install(work: Path) -> None:
     from facedenoise.runs import load_model
 
-    run_dir = run_folder(work)
+    run_dir = polish_folder(work) if polish_folder(work).is_dir() else run_folder(work)
     WEIGHTS_DIR.mkdir(parents=True, exist_ok=True)
     # Without the optimizer state the file is a third of the size (package data).
     load_model(run_dir / "best.keras").save(WEIGHTS_DIR / "starter.keras")
@@ -146,13 +174,15 @@ def install(work: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("stage", choices=("data", "train", "install"))
+    parser.add_argument("stage", choices=("data", "train", "polish", "install"))
     parser.add_argument("--photos", type=Path, help="training photos (data stage)")
     parser.add_argument("--work", type=Path, default=Path("build/starter"))
     parser.add_argument("--epochs", type=int, default=48,
                         help=f"planned epochs of {STEPS_PER_EPOCH} steps (the cosine's length)")
     parser.add_argument("--hours", type=float, default=None,
                         help="wall-clock budget of a new run (default: none; stop it any time)")
+    parser.add_argument("--minutes", type=float, default=60.0,
+                        help="polish: wall-clock budget (the learning rate decays within it)")
     args = parser.parse_args()
     if args.stage == "data":
         if args.photos is None:
@@ -160,6 +190,8 @@ def main() -> None:
         build_data(args.photos, args.work)
     elif args.stage == "train":
         print(f"run: {train_or_resume(args.work, args.epochs, args.hours)}")
+    elif args.stage == "polish":
+        print(f"run: {polish_or_resume(args.work, args.minutes)}")
     else:
         install(args.work)
 
