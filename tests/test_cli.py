@@ -29,6 +29,13 @@ def test_each_command_has_help(command):
     assert "Usage" in result.output
 
 
+@pytest.mark.parametrize("command", COMMANDS)
+def test_flags_show_no_bool_type_in_help(command):
+    # Issue 13: `--dry-run <bool>` read as if the flag took a value.
+    result = runner.invoke(app, [command, "--help"], terminal_width=120)
+    assert result.exit_code == 0 and "<bool>" not in result.output and "--" in result.output
+
+
 def test_version():
     result = runner.invoke(app, ["--version"])
     assert result.exit_code == 0

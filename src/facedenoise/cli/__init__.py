@@ -35,6 +35,9 @@ class _PlainHelpOption:
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        for param in getattr(self, "params", ()):
+            if getattr(param, "is_flag", False):  # --flip/--no-flip, --dry-run: no value
+                param.metavar = ""
         if self.help:
             paragraphs = inspect.cleandoc(self.help).split("\n\n")
             self.help = "\n\n".join(" ".join(part.split("\n")) for part in paragraphs)
