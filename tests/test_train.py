@@ -110,6 +110,34 @@ def test_a_run_interrupted_in_its_first_epoch_can_be_resumed(prepared_sample, tm
     assert [int(row["epoch"]) for row in _history(run_dir)] == [1]
 
 
+def test_sigterm_stops_a_run_like_ctrl_c_and_it_resumes(prepared_sample, tmp_path):
+    # A scheduler's or `kill`'s SIGTERM used to end a run mid-epoch with nothing saved (and
+    # a run started with `&` ignores Ctrl-C, so SIGTERM was the only way to stop it).
+    import os
+    import signal
+
+    def terminate(epoch, step, logs):
+        if step == 1:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    def caller_handler(signum, frame):  # without train's own handler the signal lands here
+        raise RuntimeError("SIGTERM reached the caller: train did not handle it")
+
+    config = TrainConfig(epochs=1, batch_size=4, steps_per_epoch=3)
+    previous = signal.signal(signal.SIGTERM, caller_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            train(prepared_sample, tmp_path / "runs", TINY, config, on_batch=terminate,
+                  run_name="terminated")
+        assert signal.getsignal(signal.SIGTERM) is caller_handler  # the caller's is back
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    run_dir = tmp_path / "runs" / "terminated"
+    assert json.loads((run_dir / "state.json").read_text())["epoch"] == 0
+    train(None, tmp_path / "runs", resume=run_dir)
+    assert [int(row["epoch"]) for row in _history(run_dir)] == [1]
+
+
 def test_a_run_that_fails_before_its_first_checkpoint_leaves_no_folder(prepared_sample,
                                                                         tmp_path):
     def broken(epoch, step, logs):

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -234,6 +236,24 @@ def _resumed_config(run_dir: Path, data_dir: Path | None, epochs: int | None):
 
 
 @contextlib.contextmanager
+def _sigterm_as_ctrl_c():
+    """Treat SIGTERM (`kill`, a batch scheduler's time limit) like Ctrl-C for one run: the run
+    saves a resumable checkpoint instead of dying mid-epoch. Main thread only (Python's rule)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
 def _precision_policy(mixed: bool):
     """Set the mixed-precision policy for one run and restore the caller's afterwards."""
     previous = keras.mixed_precision.global_policy()
@@ -305,9 +325,9 @@ def train(
     run_name: the new run folder's name in `runs_dir` (default: <timestamp>-<arch>).
     on_start(run_dir, info): once the data and model are ready (info: epochs, done_epochs,
         steps_per_epoch, batch_size); on_batch(epoch, step, logs); on_epoch(epoch, logs).
-    Ctrl-C saves last.keras and state.json before KeyboardInterrupt propagates, so even a run
-    stopped in its first epoch can be resumed; any other failure before the first checkpoint
-    removes the new run folder.
+    Ctrl-C (or SIGTERM) saves last.keras and state.json before KeyboardInterrupt propagates,
+    so even a run stopped in its first epoch can be resumed; any other failure before the
+    first checkpoint removes the new run folder.
     """
     if resume is None:
         check_train_config(train_config)
@@ -325,7 +345,7 @@ def train(
     if resume is None:
         save_run_config(config, run_dir / CONFIG)
     try:
-        with _precision_policy(bool(config.train.mixed_precision)):
+        with _precision_policy(bool(config.train.mixed_precision)), _sigterm_as_ctrl_c():
             _fit(Path(data_dir), run_dir, config, state, resume, runs_dir, strategy,
                  dict(on_start=on_start, on_batch=on_batch, on_epoch=on_epoch))
     except KeyboardInterrupt:
