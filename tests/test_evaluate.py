@@ -540,6 +540,36 @@ def test_sweep_plot_has_a_line_per_method_and_marks_infinity(sweep_report, monke
     assert triangles and all(np.allclose(line.get_ydata(), top) for line in triangles)
 
 
+def test_sweep_plot_keeps_near_identical_outputs_off_the_scale(sweep_report, monkeypatch):
+    # A model that leaves a clean image alone scores ~126 dB at level 0: drawn as a point, it
+    # squashed every other level into the bottom sixth of the panel.
+    import copy
+
+    from facedenoise import report as report_module
+
+    report = copy.deepcopy(sweep_report)  # the fixture is shared by other tests
+    model = next(method for method in report.sweep[0].methods if method.name == "model")
+    model.psnr = np.full(len(model.psnr), 126.0)
+    figures = []
+    monkeypatch.setattr(report_module, "_save_figure", lambda figure, path: figures.append(figure))
+    report_module.plot_noise_sweep(report, report.out_dir / "unused.png")
+    psnr_axis = figures[0].axes[0]
+    top = psnr_axis.get_ylim()[1]
+    assert top <= report_module.PSNR_CEILING + 2
+    triangles = [line for line in psnr_axis.get_lines() if line.get_marker() == "^"]
+    assert len(triangles) == 3  # input, model and gaussian at level 0, all on the top edge
+
+
+def test_every_method_has_its_own_colour_and_only_the_input_is_grey():
+    # With seven methods and more, matplotlib's eighth colour (grey) made BM3D look like the
+    # noisy input.
+    from facedenoise.report import INPUT, _method_color
+
+    colours = [_method_color(position, f"method{position}") for position in range(1, 10)]
+    assert len(set(colours)) == len(colours) and "C7" not in colours
+    assert _method_color(0, INPUT) == "grey"
+
+
 def test_an_onnx_model_scores_like_its_keras_original(prepared, tiny_run, tmp_path):
     """The ONNX path of the Denoiser: the same weights give the same PSNR (float32 round-off
     between TensorFlow and onnxruntime moves outputs by ~1e-6, far below 0.01 dB)."""
