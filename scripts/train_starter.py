@@ -4,7 +4,7 @@ generalist trained on every noise level from 0 to 0.5.
     python scripts/build_starter_data.py --out /tmp/starter_photos   # licensed photos
     python scripts/train_starter.py data --photos /tmp/starter_photos/train
     python scripts/train_starter.py train --hours 8        # start, or resume, the one run
-    python scripts/train_starter.py polish --minutes 60    # optional: settle what train has
+    python scripts/train_starter.py polish --minutes 60    # optional; measure before installing
     python scripts/train_starter.py install                # best weights -> the package
 
 `data` cuts the training photos into 128x128 tiles at full, half and quarter scale (at most
@@ -26,8 +26,10 @@ nothing within `--minutes` (a run still early in its schedule learns fast but it
 jitter at the high rate). It leaves the main run untouched, so `train` can go on later;
 delete runs/polish to polish again from the newer weights.
 
-`install` copies the best weights (of runs/polish if it exists, else of the main run; without
-optimizer state) and their config.json into the package and exports them to ONNX beside them.
+`install` copies the best weights of a run (`--run`, default the main run; without optimizer
+state) and its config.json into the package and exports them to ONNX beside them. Measure
+before installing: a polished run was better at strong noise but damaged clean images (see
+MODEL_CARD.md), so the packaged weights are the main run's best after epoch 3.
 """
 
 from __future__ import annotations
@@ -155,10 +157,10 @@ def polish_or_resume(work: Path, minutes: float) -> Path:
     return train(work / "natural", work / "runs", ARCH, config, run_name=run_dir.name)
 
 
-def install(work: Path) -> None:
+def install(work: Path, run: Path | None) -> None:
     from facedenoise.runs import load_model
 
-    run_dir = polish_folder(work) if polish_folder(work).is_dir() else run_folder(work)
+    run_dir = run or run_folder(work)
     WEIGHTS_DIR.mkdir(parents=True, exist_ok=True)
     # Without the optimizer state the file is a third of the size (package data).
     load_model(run_dir / "best.keras").save(WEIGHTS_DIR / "starter.keras")
@@ -181,6 +183,9 @@ def main() -> None:
                         help=f"planned epochs of {STEPS_PER_EPOCH} steps (the cosine's length)")
     parser.add_argument("--hours", type=float, default=None,
                         help="wall-clock budget of a new run (default: none; stop it any time)")
+    parser.add_argument("--run", type=Path, default=None,
+                        help="install: the run folder whose best.keras to install (default: "
+                             "the main run, WORK/runs/starter)")
     parser.add_argument("--minutes", type=float, default=60.0,
                         help="polish: wall-clock budget (the learning rate decays within it)")
     args = parser.parse_args()
@@ -193,7 +198,7 @@ def main() -> None:
     elif args.stage == "polish":
         print(f"run: {polish_or_resume(args.work, args.minutes)}")
     else:
-        install(args.work)
+        install(args.work, args.run)
 
 
 if __name__ == "__main__":
