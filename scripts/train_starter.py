@@ -39,6 +39,7 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -133,7 +134,7 @@ def train_or_resume(work: Path, epochs: int, hours: float | None) -> Path:
     if (run_dir / "last.keras").is_file():
         return train(None, work / "runs", resume=run_dir, epochs=epochs)
     config = train_config(epochs, hours)
-    config = TrainConfig(**{**config.__dict__, "extra_train": str(work / "extra")})
+    config = replace(config, extra_train=str(work / "extra"))
     # A fixed name makes resuming across sessions one command.
     return train(work / "natural", work / "runs", ARCH, config, run_name=run_dir.name)
 
@@ -149,11 +150,12 @@ def polish_or_resume(work: Path, minutes: float) -> Path:
     run_dir = polish_folder(work)
     if (run_dir / "last.keras").is_file():
         return train(None, work / "runs", resume=run_dir)
-    config = TrainConfig(**{
-        **train_config(epochs=1000, hours=minutes / 60).__dict__,
-        "lr": POLISH_LR, "steps_per_epoch": POLISH_STEPS_PER_EPOCH,
-        "extra_train": str(work / "extra"), "init_from": str(run_folder(work) / "best.keras"),
-    })
+    # Many epochs, ended by the time limit: the cosine decays with the minutes spent.
+    config = replace(
+        train_config(epochs=1000, hours=minutes / 60), lr=POLISH_LR,
+        steps_per_epoch=POLISH_STEPS_PER_EPOCH, extra_train=str(work / "extra"),
+        init_from=str(run_folder(work) / "best.keras"),
+    )
     return train(work / "natural", work / "runs", ARCH, config, run_name=run_dir.name)
 
 

@@ -346,18 +346,18 @@ def _plot_sweep_metric(axis, report: Report, metric: str) -> None:
     ceiling = PSNR_CEILING if metric == "psnr" else np.inf
     shown = np.concatenate([values[values <= ceiling] for _, values in series.values()])
     top = float(shown.max()) + (2.0 if metric == "psnr" else 0.02) if shown.size else 1.0
-    # Infinite values share the top edge: spread their triangles sideways so each shows.
+    # Values off the scale (identical, or above the ceiling: a 126 dB point would squash every
+    # other level into the panel's bottom) share the top edge, triangles spread sideways.
     spread = 0.012 * (levels.max() - levels.min() or 1.0)
     for position, (name, (label, values)) in enumerate(series.items()):
         color = _method_color(position, name)
         axis.plot(levels, np.where(values <= ceiling, values, np.nan), marker="o",
                   markersize=4, label=label, color=color,
                   linestyle="--" if name == INPUT else "-")
-        infinite = values > ceiling  # identical, or as good as (a 126 dB point would squash
-        # every other level into the bottom of the panel)
-        if infinite.any():
+        off_scale = values > ceiling
+        if off_scale.any():
             offset = (position - (len(series) - 1) / 2) * spread
-            axis.plot(levels[infinite] + offset, np.full(infinite.sum(), top), linestyle="none",
+            axis.plot(levels[off_scale] + offset, np.full(off_scale.sum(), top), linestyle="none",
                       marker="^", markersize=7, clip_on=False, color=color)
     axis.set_ylim(top=top)
     axis.axvline(PROTOCOL_LEVEL, color="grey", linewidth=0.6, linestyle=":")
