@@ -93,6 +93,10 @@ class TrainConfig:
     epochs: int = 40
     batch_size: int = 16
     lr: float = 1e-3
+    # Rescale each step's gradients so that their global norm is at most this (None: never).
+    # Without normalisation layers a spike can push a residual U-Net into exploding
+    # activations (it happened to the starter run at lr 1e-3: see MODEL_CARD.md).
+    clip_norm: float | None = None
     loss: str = "mse"  # mse | l1 | charbonnier
     schedule: str = "cosine"  # cosine | plateau | constant
     patience: int = 10  # early stopping on validation loss, in epochs
@@ -204,6 +208,9 @@ def check_train_config(config: TrainConfig) -> None:
         raise FaceDenoiseError("Epochs, batch size and patience must be at least 1, lr >= 0.")
     if config.time_limit_minutes is not None and not config.time_limit_minutes > 0:
         raise FaceDenoiseError("--time-limit must be a positive number of minutes.")
+    if config.clip_norm is not None and not (math.isfinite(config.clip_norm)
+                                             and config.clip_norm > 0):
+        raise FaceDenoiseError(f"--clip-norm must be a positive number, not {config.clip_norm}.")
 
 
 def to_dict(config) -> dict:

@@ -155,7 +155,9 @@ def _use_accelerator_defaults(train_config: TrainConfig) -> TrainConfig:
 
 def _compile(model: keras.Model, train_config: TrainConfig) -> None:
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=train_config.lr),
+        optimizer=keras.optimizers.Adam(
+            learning_rate=train_config.lr, global_clipnorm=train_config.clip_norm
+        ),
         loss=_loss(train_config.loss),
         metrics=[psnr, ssim],
         jit_compile=bool(train_config.jit_compile),

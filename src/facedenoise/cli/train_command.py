@@ -70,6 +70,11 @@ def train(
         int, typer.Option(min=1, help="Global batch size (split across devices).")
     ] = TRAIN.batch_size,
     lr: Annotated[float, typer.Option(min=0.0, help="Peak learning rate (Adam).")] = TRAIN.lr,
+    clip_norm: Annotated[
+        float | None,
+        typer.Option(help="Clip each step's gradients to this global norm (default: off).",
+                     show_default=False),
+    ] = TRAIN.clip_norm,
     loss: Annotated[str, typer.Option(help="mse, l1 or charbonnier.")] = TRAIN.loss,
     schedule: Annotated[str, typer.Option(help="cosine, plateau or constant.")] = (
         TRAIN.schedule
@@ -160,7 +165,7 @@ def train(
         middle_blocks=middle_blocks, noise_input=noise_input if arch != "original" else None,
     )
     train_config = TrainConfig(
-        epochs=epochs or TRAIN.epochs, batch_size=batch_size, lr=lr, loss=loss,
+        epochs=epochs or TRAIN.epochs, batch_size=batch_size, lr=lr, clip_norm=clip_norm, loss=loss,
         schedule=schedule, patience=patience, patch_size=patch_size,
         steps_per_epoch=steps_per_epoch, extra_train=str(extra_train) if extra_train else None,
         init_from=init, noise_factor=noise_factor, noise_range=parse_noise_range(noise_range),
