@@ -20,7 +20,13 @@ import numpy as np
 
 from facedenoise.config import AUTO, RUNS_DIR, DenoiseConfig
 from facedenoise.errors import FaceDenoiseError
-from facedenoise.imageio import LoadedImage, image_from_array, read_stored, write_image
+from facedenoise.imageio import (
+    LoadedImage,
+    image_from_array,
+    read_stored,
+    write_image,
+    write_stored,
+)
 from facedenoise.inference.denoiser import Denoiser, check_config
 from facedenoise.inference.levels import NoiseLevel, check_noise_level
 from facedenoise.inference.planning import Job, plan_jobs
@@ -240,9 +246,11 @@ class _Pipeline:
             self._flush(max(self.waiting, key=lambda key: len(self.waiting[key])))
 
     def _take_large(self, job: Job, stored: np.ndarray) -> None:
+        # Written from the stored layout: no float copy of a large photo on the way out.
         clean, level = self.denoiser.denoise_stored(stored, self.level, str(job.source))
-        image = image_from_array(clean, str(job.source))
-        self._write(job, image, image.pixels, level)
+        options = dict(jpeg_quality=self.config.jpeg_quality)
+        write = self.pool.submit(_write_file, job.target, clean, options, write_stored)
+        self.writes.append((self._result(job, level), write))
 
     def _flush(self, size: tuple[int, int]) -> None:
         group = self.waiting.pop(size)
@@ -260,9 +268,12 @@ class _Pipeline:
             alpha=image.alpha,
             jpeg_quality=self.config.jpeg_quality,
         )
+        self.writes.append((self._result(job, level),
+                            self.pool.submit(_write_file, job.target, clean, options)))
+
+    def _result(self, job: Job, level: float | None) -> FileResult:
         estimated = level is not None and self.level == AUTO
-        result = FileResult(job.source, job.target, "", level, estimated)
-        self.writes.append((result, self.pool.submit(_write_file, job.target, clean, options)))
+        return FileResult(job.source, job.target, "", level, estimated)
 
     def _collect_writes(self, limit: int) -> None:
         """Record finished writes; wait for the oldest while more than `limit` are queued."""
@@ -291,8 +302,8 @@ def _read(path: Path, max_pixels: int) -> np.ndarray:
     return read_stored(path, max_pixels=max_pixels)
 
 
-def _write_file(target: Path, clean: np.ndarray, options: dict) -> None:
+def _write_file(target: Path, clean: np.ndarray, options: dict, writer=write_image) -> None:
     try:
-        write_image(target, clean, **options)
+        writer(target, clean, **options)
     except OSError as error:
         raise FaceDenoiseError(f"Cannot write {target}: {error.strerror or error}.") from error

@@ -9,6 +9,7 @@ read and the output written one band of rows at a time.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -196,26 +197,39 @@ def denoise_tiled_rows(
     rows_per_group = max(1, batch_size // len(columns_axis.starts))
     band = _Band(rows_axis, columns_axis, write_rows)
     tile_rows = list(zip(rows_axis.starts, rows_axis.windows, strict=True))
-    for group in chunks(tile_rows, rows_per_group):
-        top, bottom = group[0][0], group[-1][0] + rows_axis.tile
-        band.advance(top, bottom)
-        rows = _read_mirrored(read_rows, top, bottom, height)
-        tiles = [
-            (y, window_y, x, window_x)
-            for y, window_y in group
-            for x, window_x in zip(columns_axis.starts, columns_axis.windows, strict=True)
-        ]
-        calls = -(-len(tiles) // batch_size)
-        for chunk in chunks(tiles, -(-len(tiles) // calls)):
-            batch = [
-                _columns(rows[y - top : y - top + rows_axis.tile], x, columns_axis.tile)
-                for y, _, x, _ in chunk
+    # One model call runs on a worker thread while this thread blends the previous call's
+    # tiles, writes finished rows and cuts the next batch (model runtimes release the GIL).
+    pending = None  # (tiles, their Future, the band they need)
+    with ThreadPoolExecutor(1, thread_name_prefix="facedenoise-model") as model_thread:
+        for group in chunks(tile_rows, rows_per_group):
+            top, bottom = group[0][0], group[-1][0] + rows_axis.tile
+            rows = _read_mirrored(read_rows, top, bottom, height)
+            tiles = [
+                (y, window_y, x, window_x)
+                for y, window_y in group
+                for x, window_x in zip(columns_axis.starts, columns_axis.windows, strict=True)
             ]
-            for (y, window_y, x, window_x), output in zip(
-                chunk, predict(np.stack(batch)), strict=True
-            ):
-                band.add(y, x, output, np.outer(window_y, window_x))
+            calls = -(-len(tiles) // batch_size)
+            for chunk in chunks(tiles, -(-len(tiles) // calls)):
+                batch = np.stack([
+                    _columns(rows[y - top : y - top + rows_axis.tile], x, columns_axis.tile)
+                    for y, _, x, _ in chunk
+                ])
+                running = (chunk, model_thread.submit(predict, batch), (top, bottom))
+                if pending is not None:
+                    _blend(band, *pending)
+                pending = running
+        if pending is not None:
+            _blend(band, *pending)
     band.finish()
+
+
+def _blend(band: _Band, tiles: list, outputs: Future, rows: tuple[int, int]) -> None:
+    """Add one model call's tiles to the band, first moving the band down to `rows`."""
+    if (band.top, band.top + len(band.sums)) != rows:
+        band.advance(*rows)
+    for (y, window_y, x, window_x), output in zip(tiles, outputs.result(), strict=True):
+        band.add(y, x, output, np.outer(window_y, window_x))
 
 
 class _Band:
@@ -238,7 +252,12 @@ class _Band:
         # Columns past the image are mirrored padding: dropped (rows are dropped in _emit).
         kept_columns = min(x + self.columns_axis.tile, self.columns_axis.length) - x
         region = self.sums[y - self.top : y - self.top + len(output), x : x + kept_columns]
-        region += output[:, :kept_columns] * weights[:, :kept_columns, None]
+        kept = output[:, :kept_columns]
+        if kept.flags.writeable:  # the model's own copy: weighted in place
+            kept *= weights[:, :kept_columns, None]
+        else:
+            kept = kept * weights[:, :kept_columns, None]
+        region += kept
 
     def finish(self) -> None:
         self._emit(self.top + len(self.sums))
@@ -252,4 +271,5 @@ class _Band:
             self.rows_axis.total[self.top : stop],
             self.columns_axis.total[: self.columns_axis.length],
         )
-        self.write_rows(self.top, finished / normaliser[:, :, None])
+        finished /= normaliser[:, :, None]  # in place: these rows are never added to again
+        self.write_rows(self.top, finished)
