@@ -160,11 +160,44 @@ def test_training_on_a_range_reports_other_levels_and_keeps_the_precision_policy
                          patch_size=64)  # the level-weighted loss on crops, as the starter
     run_dir = train(prepared_sample, tmp_path / "runs", TINY, config)
     (row,) = _history(run_dir)
-    assert {"val_psnr", "val_psnr_at_0.1", "val_psnr_at_0.5"} <= set(row)
+    levels = ["val_psnr_at_0.02", "val_psnr_at_0.1", "val_psnr", "val_psnr_at_0.5"]
+    assert set(levels) | {"val_psnr_mean"} <= set(row)
     # An untrained residual model hands the input back: weaker noise, higher PSNR.
-    assert float(row["val_psnr_at_0.1"]) > float(row["val_psnr"]) > float(row["val_psnr_at_0.5"])
+    psnrs = [float(row[key]) for key in levels]
+    assert psnrs == sorted(psnrs, reverse=True) and len(set(psnrs)) == 4
+    assert float(row["val_psnr_mean"]) == pytest.approx(np.mean(psnrs), abs=1e-4)
+    assert json.loads((run_dir / "state.json").read_text())["monitor"] == "val_psnr_mean"
     assert load_run_config(run_dir / "config.json").train.noise_range == (0.0, 0.5)
     assert keras.mixed_precision.global_policy().name == policy
+
+
+@pytest.mark.parametrize("monitor, best_epoch", [("val_loss", 2), ("val_psnr_mean", 1)])
+def test_the_best_epoch_follows_the_monitor(tmp_path, monitor, best_epoch):
+    # Epoch 2 improves the protocol's level but loses 10 dB at the weakest: a generalist's
+    # best is epoch 1, a run judged by its validation loss alone takes epoch 2.
+    import keras
+
+    from facedenoise.callbacks import RunCheckpoint
+
+    model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(3, 1)])
+    checkpoint = RunCheckpoint(tmp_path, patience=5, time_limit_seconds=None, state={},
+                               monitor=monitor)
+    checkpoint.set_model(model)
+    for epoch, (loss, psnr, weak) in enumerate([(0.010, 20.0, 40.0), (0.009, 20.5, 30.0)]):
+        checkpoint.on_epoch_end(epoch, {"val_loss": loss, "val_psnr": psnr,
+                                        "val_psnr_at_0.02": weak})
+    state = json.loads((tmp_path / "state.json").read_text())
+    assert (state["best_epoch"], state["monitor"]) == (best_epoch, monitor)
+    assert checkpoint.best_epoch == best_epoch
+
+
+def test_runs_saved_before_monitors_keep_their_validation_loss():
+    from facedenoise.callbacks import pick_monitor
+
+    assert pick_monitor({"epoch": 3, "best_val_loss": 0.01}, (0.0, 0.5)) == "val_loss"
+    assert pick_monitor({}, (0.0, 0.5)) == "val_psnr_mean"
+    assert pick_monitor({}, None) == "val_loss"
+    assert pick_monitor({"epoch": 2, "monitor": "val_psnr_mean"}, None) == "val_psnr_mean"
 
 
 def test_noise_levels_are_drawn_per_image_within_the_range(prepared_sample):

@@ -57,9 +57,26 @@ def read_history(path: Path) -> list[dict]:
         ) from None
 
 
+# What picks the best epoch (RunCheckpoint `monitor`): the validation loss on the prepared
+# noisy files, or for models trained on a range of levels the mean validation PSNR over
+# those files and every LevelValidation level (logged as `val_psnr_mean`), so that no level
+# can decay unseen while the protocol's level improves.
+MONITORS = ("val_loss", "val_psnr_mean")
+
+
+def pick_monitor(state: dict, noise_range) -> str:
+    """The monitor of a run: the one in its state; runs saved before monitors existed keep
+    the validation loss; new runs on a range of levels use the mean PSNR."""
+    if "monitor" in state:
+        return state["monitor"]
+    if state.get("epoch"):
+        return "val_loss"
+    return "val_psnr_mean" if noise_range is not None else "val_loss"
+
+
 class RunCheckpoint(keras.callbacks.Callback):
     """After every epoch: save last.keras (with optimizer state), best.keras on a new best
-    validation loss, history.csv, training_curves.png and state.json; stop early after
+    `monitor` (MONITORS), history.csv, training_curves.png and state.json; stop early after
     `patience` epochs without improvement, or when `time_limit_seconds` is spent.
 
     One callback instead of ModelCheckpoint + EarlyStopping + CSVLogger because those reset
@@ -68,12 +85,14 @@ class RunCheckpoint(keras.callbacks.Callback):
     """
 
     def __init__(self, run_dir: Path, patience: int, time_limit_seconds: float | None,
-                 state: dict, clock: str = "wall"):
+                 state: dict, clock: str = "wall", monitor: str = "val_loss"):
         super().__init__()
         self.run_dir = Path(run_dir)
         self.patience = patience
         self.time_limit_seconds = time_limit_seconds
-        self.best = state.get("best_val_loss", math.inf)
+        self.monitor = monitor
+        # Stored as a loss (lower is better): minus the PSNR for val_psnr_mean.
+        self.best = state.get("best_score", state.get("best_val_loss", math.inf))
         self.best_epoch = state.get("best_epoch", 0)
         self.wait = state.get("wait", 0)
         self.epochs_done = state.get("epoch", 0)
@@ -94,8 +113,13 @@ class RunCheckpoint(keras.callbacks.Callback):
         logs = dict(logs or {})
         if "val_loss" not in logs:
             raise FaceDenoiseError("Training produced no validation loss; is the val split empty?")
-        if logs["val_loss"] < self.best:
-            self.best, self.best_epoch, self.wait = float(logs["val_loss"]), epoch + 1, 0
+        psnrs = [value for key, value in logs.items()
+                 if key == "val_psnr" or key.startswith("val_psnr_at_")]
+        if psnrs:
+            logs["val_psnr_mean"] = float(np.mean(psnrs))
+        score = -logs["val_psnr_mean"] if self.monitor == "val_psnr_mean" else logs["val_loss"]
+        if score < self.best:
+            self.best, self.best_epoch, self.wait = float(score), epoch + 1, 0
             _save_model(self.model, self.run_dir / "best.keras")
         else:
             self.wait += 1
@@ -117,7 +141,8 @@ class RunCheckpoint(keras.callbacks.Callback):
     def _save_state(self) -> None:
         state = {
             "epoch": self.epochs_done,
-            "best_val_loss": self.best,
+            "monitor": self.monitor,
+            "best_score": self.best,
             "best_epoch": self.best_epoch,
             "wait": self.wait,
             "elapsed_seconds": self.elapsed(),

@@ -27,6 +27,7 @@ from facedenoise.callbacks import (
     ProgressForwarder,
     RunCheckpoint,
     load_state,
+    pick_monitor,
 )
 from facedenoise.config import (
     LOSSES,
@@ -51,7 +52,7 @@ from facedenoise.runs import CONFIG, LAST
 
 # With --noise-range, validation also reports PSNR at these levels (fixed seeded noise on the
 # clean validation images), besides the prepared noisy files' level.
-EXTRA_VALIDATION_LEVELS = (0.1, 0.5)
+EXTRA_VALIDATION_LEVELS = (0.02, 0.1, 0.5)  # 0.02: where a generalist fades to the identity
 EXTRA_VALIDATION_IMAGES = 200  # the first validation images: enough for a stable mean
 
 
@@ -271,7 +272,8 @@ def _callbacks(run_dir, config, state, steps_per_epoch, data_dir, hooks):
     settings = config.train
     time_limit = settings.time_limit_minutes * 60 if settings.time_limit_minutes else None
     checkpoint = RunCheckpoint(run_dir, settings.patience, time_limit, state,
-                               clock=settings.time_limit_clock)
+                               clock=settings.time_limit_clock,
+                               monitor=pick_monitor(state, settings.noise_range))
     callbacks = []
     if settings.noise_range is not None:
         images = clean_images(data_dir, "val", limit=EXTRA_VALIDATION_IMAGES)
