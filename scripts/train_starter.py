@@ -61,7 +61,8 @@ STEPS_PER_EPOCH = 250
 POLISH_LR = 3e-4
 # Gradients rescaled to this global norm at most: typical steps measure 1.6 (median; 90th
 # percentile 4.2) on the epoch-3 weights, so only spikes are cut. Without it, the main run at
-# lr 1e-3 went into exploding activations between epochs 3 and 5 (MODEL_CARD.md).
+# lr 1e-3 went into exploding activations between epochs 3 and 5
+# (docs/architecture_experiments.md).
 CLIP_NORM = 2.0
 POLISH_STEPS_PER_EPOCH = 125  # shorter epochs: the best one is picked more finely
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "src" / "facedenoise" / "weights"

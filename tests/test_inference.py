@@ -108,6 +108,26 @@ def test_tiling_an_identity_returns_the_image(height, width, tile, tile_overlap,
     assert max(shape[0] for shape in calls) <= 3
 
 
+def test_a_failing_model_call_stops_the_tiling_and_leaves_no_thread():
+    # Model calls run on a worker thread: its error must reach the caller, and the thread
+    # must end with it.
+    import threading
+
+    image = np.random.default_rng(0).random((300, 300, 3), dtype=np.float32)
+    calls = []
+
+    def fails_second(batch):
+        calls.append(len(batch))
+        if len(calls) == 2:
+            raise FaceDenoiseError("model failed")
+        return batch
+
+    with pytest.raises(FaceDenoiseError, match="model failed"):
+        denoise_tiled(image, fails_second, tile=64, tile_overlap=16, batch_size=2)
+    assert len(calls) <= 3  # the failure surfaces at most one call late
+    assert not [t for t in threading.enumerate() if t.name.startswith("facedenoise-model")]
+
+
 def test_tiled_result_matches_the_untiled_result(tiny_run, mosaic):
     # The tiny run's U-Net (depth 2) sees at most ~23 px to each side (2x2 fold, two 3x3
     # convolutions at 1/2 and 1/4 resolution each way, output conv). With overlap 96 each

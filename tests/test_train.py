@@ -175,20 +175,54 @@ def test_training_on_a_range_reports_other_levels_and_keeps_the_precision_policy
 def test_the_best_epoch_follows_the_monitor(tmp_path, monitor, best_epoch):
     # Epoch 2 improves the protocol's level but loses 10 dB at the weakest: a generalist's
     # best is epoch 1, a run judged by its validation loss alone takes epoch 2.
+
+
+    checkpoint = _checkpoint(tmp_path, state={}, monitor=monitor)
+    for epoch, (loss, psnr, weak) in enumerate([(0.010, 20.0, 40.0), (0.009, 20.5, 30.0)]):
+        checkpoint.on_epoch_end(epoch, {"val_loss": loss, "val_psnr": psnr,
+                                        "val_psnr_at_0.02": weak,
+                                        "val_psnr_mean": (psnr + weak) / 2})
+    state = json.loads((tmp_path / "state.json").read_text())
+    assert (state["best_epoch"], state["monitor"]) == (best_epoch, monitor)
+    assert checkpoint.best_epoch == best_epoch
+
+
+def _checkpoint(run_dir, state, monitor):
     import keras
 
     from facedenoise.callbacks import RunCheckpoint
 
-    model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(3, 1)])
-    checkpoint = RunCheckpoint(tmp_path, patience=5, time_limit_seconds=None, state={},
+    checkpoint = RunCheckpoint(run_dir, patience=5, time_limit_seconds=None, state=state,
                                monitor=monitor)
-    checkpoint.set_model(model)
-    for epoch, (loss, psnr, weak) in enumerate([(0.010, 20.0, 40.0), (0.009, 20.5, 30.0)]):
-        checkpoint.on_epoch_end(epoch, {"val_loss": loss, "val_psnr": psnr,
-                                        "val_psnr_at_0.02": weak})
-    state = json.loads((tmp_path / "state.json").read_text())
-    assert (state["best_epoch"], state["monitor"]) == (best_epoch, monitor)
-    assert checkpoint.best_epoch == best_epoch
+    checkpoint.set_model(keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(3, 1)]))
+    return checkpoint
+
+
+def test_a_resumed_run_keeps_its_monitor_and_its_best(tmp_path):
+    old = {"epoch": 3, "best_val_loss": 0.01, "best_epoch": 2, "wait": 1}
+    checkpoint = _checkpoint(tmp_path, old, monitor="val_loss")
+    checkpoint.on_epoch_end(3, {"val_loss": 0.02, "val_psnr_mean": 99.0})  # worse loss
+    assert (checkpoint.best, checkpoint.best_epoch) == (0.01, 2)
+    new = {"epoch": 3, "monitor": "val_psnr_mean", "best_score": -30.0, "best_epoch": 3}
+    checkpoint = _checkpoint(tmp_path, new, monitor="val_loss")  # the state's monitor wins
+    checkpoint.on_epoch_end(3, {"val_loss": 0.001, "val_psnr_mean": 29.0})
+    assert (checkpoint.monitor, checkpoint.best_epoch) == ("val_psnr_mean", 3)
+    checkpoint.on_epoch_end(4, {"val_loss": 0.5, "val_psnr_mean": 31.0})
+    assert checkpoint.best_epoch == 5
+
+
+def test_clip_norm_reaches_the_optimizer_and_is_checked():
+    import keras
+
+    from facedenoise.config import check_train_config
+    from facedenoise.train import _compile
+
+    model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(3, 1)])
+    _compile(model, TrainConfig(clip_norm=2.0))
+    assert model.optimizer.global_clipnorm == 2.0
+    for bad in (0.0, -1.0, float("nan")):
+        with pytest.raises(FaceDenoiseError, match="--clip-norm"):
+            check_train_config(TrainConfig(clip_norm=bad))
 
 
 def test_runs_saved_before_monitors_keep_their_validation_loss():

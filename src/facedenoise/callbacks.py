@@ -15,7 +15,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from facedenoise.errors import FaceDenoiseError
+from facedenoise.errors import FaceDenoiseError, check_choice
 from facedenoise.fileio import atomic_path, atomic_write_text
 
 STATE = "state.json"
@@ -90,7 +90,8 @@ class RunCheckpoint(keras.callbacks.Callback):
         self.run_dir = Path(run_dir)
         self.patience = patience
         self.time_limit_seconds = time_limit_seconds
-        self.monitor = monitor
+        self.monitor = state.get("monitor", monitor)  # a resumed run keeps its own
+        check_choice("monitor", self.monitor, MONITORS)
         # Stored as a loss (lower is better): minus the PSNR for val_psnr_mean.
         self.best = state.get("best_score", state.get("best_val_loss", math.inf))
         self.best_epoch = state.get("best_epoch", 0)
@@ -113,10 +114,6 @@ class RunCheckpoint(keras.callbacks.Callback):
         logs = dict(logs or {})
         if "val_loss" not in logs:
             raise FaceDenoiseError("Training produced no validation loss; is the val split empty?")
-        psnrs = [value for key, value in logs.items()
-                 if key == "val_psnr" or key.startswith("val_psnr_at_")]
-        if psnrs:
-            logs["val_psnr_mean"] = float(np.mean(psnrs))
         score = -logs["val_psnr_mean"] if self.monitor == "val_psnr_mean" else logs["val_loss"]
         if score < self.best:
             self.best, self.best_epoch, self.wait = float(score), epoch + 1, 0
@@ -219,6 +216,7 @@ class LevelValidation(keras.callbacks.Callback):
     a range: adds `val_psnr_at_<level>` to each epoch's logs (before RunCheckpoint writes
     them). The noise is drawn once, seeded, so every epoch sees the same noisy images.
 
+    Also adds `val_psnr_mean`, the mean over these levels and the files' `val_psnr`.
     images: clean float32 HxWx3 [0, 1] validation images (all the same size).
     """
 
@@ -239,6 +237,10 @@ class LevelValidation(keras.callbacks.Callback):
             mse = np.mean((restored - self.clean) ** 2, axis=(1, 2, 3))
             psnr = 10 * np.log10(1 / np.maximum(mse, 1e-10))
             logs[f"val_psnr_at_{level:g}"] = float(np.mean(psnr))
+        psnrs = [logs[f"val_psnr_at_{level:g}"] for level in self.noisy]
+        if "val_psnr" in logs:
+            psnrs.append(logs["val_psnr"])
+        logs["val_psnr_mean"] = float(np.mean(psnrs))
 
 
 class ProgressForwarder(keras.callbacks.Callback):

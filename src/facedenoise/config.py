@@ -95,11 +95,13 @@ class TrainConfig:
     lr: float = 1e-3
     # Rescale each step's gradients so that their global norm is at most this (None: never).
     # Without normalisation layers a spike can push a residual U-Net into exploding
-    # activations (it happened to the starter run at lr 1e-3: see MODEL_CARD.md).
+    # activations (it happened to the starter run at lr 1e-3: docs/architecture_experiments.md).
+    # With several GPUs (mirrored) Keras clips each replica's gradients before they are
+    # summed, so the limit is per replica there.
     clip_norm: float | None = None
     loss: str = "mse"  # mse | l1 | charbonnier
     schedule: str = "cosine"  # cosine | plateau | constant
-    patience: int = 10  # early stopping on validation loss, in epochs
+    patience: int = 10  # early stopping on the best-epoch monitor (callbacks.MONITORS)
     patch_size: int | None = None  # random crops of this size; None: whole images
     steps_per_epoch: int | None = None  # None: one pass over the training split
     extra_train: str | None = None  # a folder of more clean training images (any size)

@@ -607,14 +607,20 @@ def encode_image(
 
 def encode_stored(stored: np.ndarray, extension: str, *, jpeg_quality: int = 95) -> bytes:
     """Encode a stored-layout array (see `image_from_array`) for a file extension: the same
-    bytes as `encode_image` of its pixels and layout, without the float round trip when the
-    format holds the array as it is (a 12-megapixel PNG: a quarter of a second less)."""
+    bytes as `encode_image` of its pixels and layout. 8- and 16-bit arrays that the format
+    holds as they are skip the float round trip (a 12-megapixel PNG: a quarter of a second
+    less); anything else (float, HxWx1, alpha for JPEG, 16 bits for an 8-bit format) takes
+    the float path, with its checks."""
     extension = _checked_extension(extension)
     stored = np.asarray(stored)
     has_alpha = stored.ndim == 3 and stored.shape[2] in (2, 4)
-    if _dtype_for(extension, stored.dtype.name) != stored.dtype.name or (
-        has_alpha and extension in _NO_ALPHA
-    ):
+    direct = (
+        stored.dtype in (np.uint8, np.uint16)
+        and _dtype_for(extension, stored.dtype.name) == stored.dtype.name
+        and (stored.ndim == 2 or (stored.ndim == 3 and stored.shape[2] in (2, 3, 4)))
+        and not (has_alpha and extension in _NO_ALPHA)
+    )
+    if not direct:
         image = image_from_array(stored)
         return encode_image(image.pixels, extension, dtype=image.dtype, grey=image.grey,
                             alpha=image.alpha, jpeg_quality=jpeg_quality)

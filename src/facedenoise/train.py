@@ -288,7 +288,10 @@ def _callbacks(run_dir, config, state, steps_per_epoch, data_dir, hooks):
         callbacks.append(CosineSchedule(settings.lr, total_steps, warmup, checkpoint, time_limit))
     elif settings.schedule == "plateau":
         patience = max(1, settings.patience // 3)
-        callbacks.append(keras.callbacks.ReduceLROnPlateau(factor=0.5, patience=patience))
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(
+            monitor=checkpoint.monitor, mode="min" if checkpoint.monitor == "val_loss" else "max",
+            factor=0.5, patience=patience,
+        ))
     return checkpoint, callbacks
 
 

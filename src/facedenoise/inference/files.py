@@ -1,7 +1,8 @@
 """Denoising image files, folders and globs: the core of `facedenoise denoise`.
 
-Reading and writing run on threads while the model runs on the main thread; the result is
-plain data (`DenoiseSummary`), rendered by the CLI.
+Reading and writing run on threads while the model runs (on the main thread, or for a tiled
+photo on a worker thread of the tiler); the result is plain data (`DenoiseSummary`), rendered
+by the CLI.
 """
 
 from __future__ import annotations
@@ -188,7 +189,7 @@ class _Waiting:
 
 
 class _Pipeline:
-    """Reads ahead and writes behind on threads while the model runs on the main thread.
+    """Reads ahead and writes behind on threads while the model runs.
 
     Decoding and encoding release the GIL, so on a folder of small images the model is rarely
     idle. At most `batch_size + 2` images are read ahead (as stored 8/16-bit arrays) and at

@@ -1,8 +1,9 @@
 """Tiling arithmetic: cover an image of any size with equal, evenly spread, overlapping tiles,
 run them through a model and blend the outputs back, a band of tile rows at a time.
 
-Pure NumPy around any `predict(batch) -> batch`. Every pixel array here is float32 RGB in
-[0, 1]. Memory grows with the tile and the image width, not the image height: the input is
+NumPy around any `predict(batch) -> batch`, which runs on one worker thread so that the next
+call overlaps the blending of the last (see `Predict`). Every pixel array here is float32 RGB
+in [0, 1]. Memory grows with the tile and the image width, not the image height: the input is
 read and the output written one band of rows at a time.
 """
 
@@ -14,7 +15,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-Predict = Callable[[np.ndarray], np.ndarray]  # (N, h, w, 3) float32 -> same shape
+# (N, h, w, 3) float32 -> same shape. Called on a worker thread (thread-local settings such
+# as device scopes do not reach it), one call at a time; it must return a new array each
+# call, which the tiler may change (a reused output buffer would be overwritten by the next
+# call before it is blended).
+Predict = Callable[[np.ndarray], np.ndarray]
 ReadRows = Callable[[int, int], np.ndarray]  # (start, stop) -> float32 (stop - start, W, 3)
 WriteRows = Callable[[int, np.ndarray], None]  # (start, rows): finished output rows
 
@@ -188,8 +193,8 @@ def denoise_tiled_rows(
     U-Nets depend on it). Tiles are `tile` pixels (rounded down to `multiple`), evenly spread,
     overlapping by at least `tile_overlap`; up to `batch_size` tiles go through `predict` at
     once, whole rows of tiles together. `write_rows(start, rows)` receives each finished
-    band, top to bottom, exactly once per row. Memory: the tiles of one call and a band of
-    the output the height of those tile rows.
+    band, top to bottom, exactly once per row. Memory: the tiles and outputs of two calls
+    (one running, one being blended) and a band of the output the height of their tile rows.
     """
     height, width = shape
     rows_axis = plan_axis(height, tile, tile_overlap, multiple)
