@@ -4,8 +4,12 @@ generalist trained on every noise level from 0 to 0.5.
     python scripts/build_starter_data.py --out /tmp/starter_photos   # licensed photos
     python scripts/train_starter.py data --photos /tmp/starter_photos/train
     python scripts/train_starter.py train --hours 8        # start, or resume, the one run
-    python scripts/train_starter.py polish --minutes 60    # optional; measure before installing
-    python scripts/train_starter.py install                # best weights -> the package
+    python scripts/train_starter.py polish --minutes 120 [--init WEIGHTS]   # measure, then
+    python scripts/train_starter.py install --run build/starter/runs/polish # -> the package
+
+The packaged weights: `train` stopped after its epoch 3 (its best.keras copied aside), then
+`polish --init` that copy for 120 minutes (stopped after 104), then `install --run` the polish
+(MODEL_CARD.md).
 
 `data` cuts the training photos into 128x128 tiles at full, half and quarter scale (at most
 TILES_PER_SCALE per photo and scale, so large photos do not drown small ones), prepares them
@@ -21,15 +25,16 @@ a cosine schedule over the planned steps.
 Stop it at any time (Ctrl-C, or kill): the next `train` resumes from the last epoch.
 
 `polish` settles an unfinished `train` run for packaging: a second, short run (runs/polish)
-that starts from the main run's best weights with a lower learning rate decaying to almost
-nothing within `--minutes` (a run still early in its schedule learns fast but its weights
-jitter at the high rate). It leaves the main run untouched, so `train` can go on later;
-delete runs/polish to polish again from the newer weights.
+that starts from `--init` (default: the main run's best weights) with a lower learning rate
+decaying to almost nothing within `--minutes` (a run still early in its schedule learns fast
+but its weights jitter at the high rate). It leaves the main run untouched, so `train` can
+go on later; delete runs/polish to polish again from the newer weights.
 
 `install` copies the best weights of a run (`--run`, default the main run; without optimizer
 state) and its config.json into the package and exports them to ONNX beside them. Measure
-before installing: a polished run was better at strong noise but damaged clean images (see
-MODEL_CARD.md), so the packaged weights are the main run's best after epoch 3.
+before installing (`tests/test_starter_weights.py`, `benchmarks/bench_user.py`,
+`benchmarks/bench_anchors.py`): the main run's epoch 5, unclipped, damaged clean images
+(docs/architecture_experiments.md).
 """
 
 from __future__ import annotations
