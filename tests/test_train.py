@@ -225,13 +225,12 @@ def test_clip_norm_reaches_the_optimizer_and_is_checked():
             check_train_config(TrainConfig(clip_norm=bad))
 
 
-def test_runs_saved_before_monitors_keep_their_validation_loss():
-    from facedenoise.callbacks import pick_monitor
-
-    assert pick_monitor({"epoch": 3, "best_val_loss": 0.01}, (0.0, 0.5)) == "val_loss"
-    assert pick_monitor({}, (0.0, 0.5)) == "val_psnr_mean"
-    assert pick_monitor({}, None) == "val_loss"
-    assert pick_monitor({"epoch": 2, "monitor": "val_psnr_mean"}, None) == "val_psnr_mean"
+def test_runs_saved_before_monitors_keep_their_validation_loss(tmp_path):
+    old = {"epoch": 3, "best_val_loss": 0.01}
+    assert _checkpoint(tmp_path, old, monitor="val_psnr_mean").monitor == "val_loss"
+    assert _checkpoint(tmp_path, {}, monitor="val_psnr_mean").monitor == "val_psnr_mean"
+    saved = {"epoch": 2, "monitor": "val_psnr_mean"}
+    assert _checkpoint(tmp_path, saved, monitor="val_loss").monitor == "val_psnr_mean"
 
 
 def test_noise_levels_are_drawn_per_image_within_the_range(prepared_sample):

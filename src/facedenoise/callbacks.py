@@ -64,16 +64,6 @@ def read_history(path: Path) -> list[dict]:
 MONITORS = ("val_loss", "val_psnr_mean")
 
 
-def pick_monitor(state: dict, noise_range) -> str:
-    """The monitor of a run: the one in its state; runs saved before monitors existed keep
-    the validation loss; new runs on a range of levels use the mean PSNR."""
-    if "monitor" in state:
-        return state["monitor"]
-    if state.get("epoch"):
-        return "val_loss"
-    return "val_psnr_mean" if noise_range is not None else "val_loss"
-
-
 class RunCheckpoint(keras.callbacks.Callback):
     """After every epoch: save last.keras (with optimizer state), best.keras on a new best
     `monitor` (MONITORS), history.csv, training_curves.png and state.json; stop early after
@@ -82,6 +72,8 @@ class RunCheckpoint(keras.callbacks.Callback):
     One callback instead of ModelCheckpoint + EarlyStopping + CSVLogger because those reset
     their best value and counters at every `fit`, which would break `--resume`.
     clock: "wall" or "cpu" (this process's CPU seconds), what the time limit counts.
+    monitor: the monitor of a new run; a resumed run keeps the one in its state (runs saved
+    before monitors existed: the validation loss).
     """
 
     def __init__(self, run_dir: Path, patience: int, time_limit_seconds: float | None,
@@ -90,7 +82,7 @@ class RunCheckpoint(keras.callbacks.Callback):
         self.run_dir = Path(run_dir)
         self.patience = patience
         self.time_limit_seconds = time_limit_seconds
-        self.monitor = state.get("monitor", monitor)  # a resumed run keeps its own
+        self.monitor = state.get("monitor", "val_loss" if state.get("epoch") else monitor)
         check_choice("monitor", self.monitor, MONITORS)
         # Stored as a loss (lower is better): minus the PSNR for val_psnr_mean.
         self.best = state.get("best_score", state.get("best_val_loss", math.inf))

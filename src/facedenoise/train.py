@@ -27,7 +27,6 @@ from facedenoise.callbacks import (
     ProgressForwarder,
     RunCheckpoint,
     load_state,
-    pick_monitor,
 )
 from facedenoise.config import (
     LOSSES,
@@ -273,7 +272,8 @@ def _callbacks(run_dir, config, state, steps_per_epoch, data_dir, hooks):
     time_limit = settings.time_limit_minutes * 60 if settings.time_limit_minutes else None
     checkpoint = RunCheckpoint(run_dir, settings.patience, time_limit, state,
                                clock=settings.time_limit_clock,
-                               monitor=pick_monitor(state, settings.noise_range))
+                               monitor="val_loss" if settings.noise_range is None
+                               else "val_psnr_mean")
     callbacks = []
     if settings.noise_range is not None:
         images = clean_images(data_dir, "val", limit=EXTRA_VALIDATION_IMAGES)
