@@ -153,7 +153,9 @@ def polish_folder(work: Path) -> Path:
     return work / "runs" / "polish"
 
 
-def polish_or_resume(work: Path, minutes: float, init: Path | None = None) -> Path:
+def polish_or_resume(
+    work: Path, minutes: float, init: Path | None = None, lr: float = POLISH_LR
+) -> Path:
     """Start runs/polish from `init` (default: the main run's best weights), or resume it."""
     from facedenoise.train import train
 
@@ -162,7 +164,7 @@ def polish_or_resume(work: Path, minutes: float, init: Path | None = None) -> Pa
         return train(None, work / "runs", resume=run_dir)
     # Many epochs, ended by the time limit: the cosine decays with the minutes spent.
     config = replace(
-        train_config(epochs=1000, hours=minutes / 60), lr=POLISH_LR,
+        train_config(epochs=1000, hours=minutes / 60), lr=lr,
         steps_per_epoch=POLISH_STEPS_PER_EPOCH, extra_train=str(work / "extra"),
         init_from=str(init or run_folder(work) / "best.keras"),
     )
@@ -203,6 +205,8 @@ def main() -> None:
                              "best.keras)")
     parser.add_argument("--minutes", type=float, default=60.0,
                         help="polish: wall-clock budget (the learning rate decays within it)")
+    parser.add_argument("--lr", type=float, default=POLISH_LR,
+                        help=f"polish: the starting learning rate (default {POLISH_LR})")
     args = parser.parse_args()
     if args.stage == "data":
         if args.photos is None:
@@ -211,7 +215,7 @@ def main() -> None:
     elif args.stage == "train":
         print(f"run: {train_or_resume(args.work, args.epochs, args.hours)}")
     elif args.stage == "polish":
-        print(f"run: {polish_or_resume(args.work, args.minutes, args.init)}")
+        print(f"run: {polish_or_resume(args.work, args.minutes, args.init, args.lr)}")
     else:
         install(args.work, args.run)
 

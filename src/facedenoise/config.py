@@ -140,6 +140,9 @@ class DenoiseConfig:
     jpeg_quality: int = 95
     noise_level: float | str = AUTO  # a level in NOISE_LEVEL_RANGE, or AUTO (estimated)
     max_pixels: int = MAX_PIXELS
+    # Model calls averaged over this many flips/rotations (1, 2, 4 or 8): +0.2-0.5 dB for that
+    # many times the model time (docs/architecture_experiments.md), so off by default.
+    ensemble: int = 1
 
 
 @dataclass(frozen=True)
@@ -153,6 +156,7 @@ class EvaluateConfig:
     # `--noise-levels`: an optional sweep; each level gets its own seeded noise per image.
     noise_levels: tuple[float, ...] = ()
     sweep_seed: int = 2026
+    ensemble: int = DenoiseConfig.ensemble  # as in `denoise --ensemble`
 
 
 @dataclass(frozen=True)

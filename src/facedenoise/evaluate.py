@@ -87,7 +87,7 @@ def evaluate(
     image_pairs, names, info, noise_factor = _find_pairs(data_dir, config.split, pairs,
                                                          noise_factor)
     image_pairs, names = image_pairs[:config.limit], names[:config.limit]
-    runner = _ModelRunner.load(model, runs_dir, config.batch_size)
+    runner = _ModelRunner.load(model, runs_dir, config.batch_size, config.ensemble)
     out_dir = Path(out) if out is not None else default_out_dir(
         runner.source, config.split if pairs is None else "pairs")
     _check_writable(out_dir)
@@ -119,6 +119,9 @@ def _settings(config: EvaluateConfig | None, settings: dict) -> EvaluateConfig:
         raise FaceDenoiseError(f"--limit must be at least 1, not {config.limit}.")
     if config.batch_size < 1:
         raise FaceDenoiseError(f"--batch-size must be at least 1, not {config.batch_size}.")
+    from facedenoise.inference.ensemble import check_ensemble
+
+    check_ensemble(config.ensemble)
     return dataclasses.replace(config, noise_levels=check_noise_levels(config.noise_levels))
 
 
@@ -296,6 +299,7 @@ def _run_info(runner: _ModelRunner, baselines: list[Baseline], noise_factor: flo
         "architecture": runner.name,
         "parameters": runner.parameters,
         "model_takes_noise_level": runner.takes_level,
+        "ensemble": config.ensemble,
         "noise_factor": noise_factor,
         "baselines": ",".join(baseline.name for baseline in baselines) or "none",
         "device": _device_name(),
@@ -351,10 +355,10 @@ class _ModelRunner:
         self.seconds, self.images, self._warm = 0.0, 0, False
 
     @classmethod
-    def load(cls, model, runs_dir, batch_size: int) -> _ModelRunner:
+    def load(cls, model, runs_dir, batch_size: int, ensemble: int = 1) -> _ModelRunner:
         from facedenoise.inference import Denoiser
 
-        config = DenoiseConfig(batch_size=batch_size)
+        config = DenoiseConfig(batch_size=batch_size, ensemble=ensemble)
         return cls(Denoiser.load(model, runs_dir=Path(runs_dir), config=config))
 
     def __call__(self, images: list[np.ndarray], level: float | str = AUTO,

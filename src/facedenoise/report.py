@@ -143,9 +143,11 @@ class Report:
         """
         methods = {}
         for method in self.methods:
+            with np.errstate(invalid="ignore"):  # inf - inf for identical pairs: NaN -> None
+                psnr_gain = float(np.mean(method.psnr - self.input.psnr))
             methods[method.name] = {
                 **_method_summary(method),
-                "psnr_gain": float(np.mean(method.psnr - self.input.psnr)),
+                "psnr_gain": psnr_gain,
                 "ssim_gain": float(np.mean(method.ssim - self.input.ssim)),
                 "images_per_second": method.images_per_second,
             }

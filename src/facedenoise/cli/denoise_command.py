@@ -59,6 +59,12 @@ OverlapOption = Annotated[
     int, typer.Option(min=0, metavar="PIXELS",
                       help="Overlap between tiles, in pixels (blended smoothly).")
 ]
+EnsembleOption = Annotated[
+    int,
+    typer.Option(min=1, max=8, metavar="N",
+                 help="Average the model over N flips/rotations of each image (1, 2, 4 or "
+                 "8): a little cleaner (about +0.2 to +0.5 dB) for N times the model time."),
+]
 BatchOption = Annotated[
     int, typer.Option(min=1, metavar="N", help="Images (or tiles) per model call.")
 ]
@@ -99,6 +105,7 @@ def denoise(
     tile: TileOption = DEFAULTS.tile,
     tile_overlap: OverlapOption = DEFAULTS.tile_overlap,
     batch_size: BatchOption = DEFAULTS.batch_size,
+    ensemble: EnsembleOption = DEFAULTS.ensemble,
     max_pixels: MaxPixelsOption = DEFAULTS.max_pixels,
     suffix: SuffixOption = DEFAULTS.suffix,
     recursive: RecursiveOption = False,
@@ -124,6 +131,7 @@ def denoise(
             jpeg_quality=jpeg_quality,
             noise_level=check_noise_level(noise_level),
             max_pixels=max_pixels,
+            ensemble=ensemble,
         )
         check_config(config)
         with _progress_bar(runs) as (on_model, on_progress):

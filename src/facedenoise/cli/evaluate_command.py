@@ -17,6 +17,7 @@ from facedenoise.cli.common import (
     quiet_tensorflow,
     user_errors,
 )
+from facedenoise.cli.denoise_command import EnsembleOption
 from facedenoise.config import DATA_DIR, RUNS_DIR, EvaluateConfig
 
 DEFAULTS = EvaluateConfig()
@@ -84,6 +85,7 @@ def evaluate(
     batch_size: Annotated[
         int, typer.Option(min=1, help="Images per model call.")
     ] = DEFAULTS.batch_size,
+    ensemble: EnsembleOption = DEFAULTS.ensemble,
     pairs: Annotated[
         tuple[Path, Path] | None,
         typer.Option(help="NOISY_DIR CLEAN_DIR: your own pairs, matched by file name.",
@@ -105,7 +107,7 @@ def evaluate(
     with user_errors():
         config = EvaluateConfig(split=split, batch_size=batch_size, limit=limit,
                                 baselines=baselines, noise_levels=parse_noise_levels(noise_levels),
-                                sweep_seed=sweep_seed)
+                                sweep_seed=sweep_seed, ensemble=ensemble)
         with progress_bar("Evaluating", enabled=not json_output) as (on_progress, _):
             report = run_evaluate(model=model, data_dir=data, out=out, config=config,
                                   pairs=pairs, runs_dir=runs, noise_factor=noise_factor,

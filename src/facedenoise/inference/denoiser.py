@@ -17,6 +17,7 @@ import numpy as np
 from facedenoise.config import AUTO, RUNS_DIR, DenoiseConfig
 from facedenoise.errors import FaceDenoiseError
 from facedenoise.imageio import array_from_image, check_max_pixels, image_from_array
+from facedenoise.inference.ensemble import check_ensemble, self_ensemble
 from facedenoise.inference.levels import NoiseLevel, check_noise_level, estimate_level
 from facedenoise.inference.runtimes import KerasRuntime, OnnxRuntime
 from facedenoise.inference.tiling import chunks, denoise_tiled_rows, pad_edges
@@ -37,6 +38,7 @@ def check_config(config: DenoiseConfig) -> None:
         )
     check_max_pixels(config.max_pixels)
     check_noise_level(config.noise_level)
+    check_ensemble(config.ensemble)
 
 
 class Denoiser:
@@ -109,11 +111,13 @@ class Denoiser:
     # --- model calls ---
 
     def _predict(self, batch: np.ndarray, levels: list[float | None]) -> np.ndarray:
-        """Run the model on float32 (N, H, W, 3) with one level per image (None: no input)."""
+        """Run the model on float32 (N, H, W, 3) with one level per image (None: no input),
+        averaged over `config.ensemble` flips and rotations."""
         started = time.perf_counter()
         batch = np.ascontiguousarray(batch, np.float32)
         column = None if levels[0] is None else np.asarray(levels, np.float32)[:, None]
-        result = self.runtime(batch, column)
+        result = self_ensemble(lambda view: self.runtime(view, column), batch,
+                               self.config.ensemble)
         self.model_seconds += time.perf_counter() - started
         return result
 
