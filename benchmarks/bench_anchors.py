@@ -32,6 +32,7 @@ Methods, all given the same inputs:
 - bm3d: `bm3d.bm3d_rgb(noisy, sigma_psd=level)` (sigma_psd 1/255 for clean inputs);
 - each of --models through `facedenoise.inference.Denoiser.load(spec)`: a noise-conditional
   model twice, given the true level (`@level`) and estimating it (`@auto`); others plain.
+  `SPEC*N` averages it over N flips/rotations (`denoise --ensemble N`), e.g. `starter*8`.
 
 Writes OUT/anchors.md (mean PSNR / SSIM per set, level and method, and the FFDNet setting
 chosen), OUT/anchors.json, OUT/anchors.png (PSNR and SSIM against level, one line per method)
@@ -226,19 +227,23 @@ def run_all(images, levels, args, scores: Scores) -> set[tuple[str, str, str, st
 
 def load_models(specs: str) -> dict:
     """{label: (Denoiser, fingerprint)}: the fingerprint (the weights file's sha256, 12 hex
-    digits) keeps the cache from mixing up two versions of a model with the same name."""
+    digits) keeps the cache from mixing up two versions of a model with the same name.
+    `SPEC*N` runs SPEC with `--ensemble N` (labelled so, e.g. `starter*8`)."""
+    from facedenoise.config import DenoiseConfig
     from facedenoise.inference import Denoiser
 
     models = {}
     for spec in filter(None, specs.split(",")):
-        denoiser = Denoiser.load(spec)
+        spec, _, ensemble = spec.partition("*")
+        denoiser = Denoiser.load(spec, config=DenoiseConfig(ensemble=int(ensemble or 1)))
         source = Path(denoiser.source)
         files = sorted(source.rglob("*")) if source.is_dir() else [source]
         digest = hashlib.sha256()
         for file in files:
             if file.is_file():
                 digest.update(file.read_bytes())
-        models[Path(spec).name] = (denoiser, digest.hexdigest()[:12])
+        label = Path(spec).name + (f"*{ensemble}" if ensemble else "")
+        models[label] = (denoiser, digest.hexdigest()[:12])
     return models
 
 

@@ -2,15 +2,16 @@
 copies of photos nobody trained on, scored against the clean originals.
 
     python benchmarks/bench_user.py --photos /work/corpus/heldout [--model starter] \\
-        [--out bench_out/user]
+        [--ensemble N] [--out bench_out/user]
 
 Inputs: the bundled sample's val and test faces (the default split: never trained on) and
 every photo in --photos, at full size. Conditions: the clean PNG; the clean image saved as
 JPEG quality 85; Gaussian noise at 0.05 ... 0.5 (clipped, stored as 8-bit PNG, seeded per
 image and level); noise 0.1 then JPEG 85. Each condition's files go through one
 `facedenoise denoise IN_DIR OUT_DIR` process (noise level auto, the default model unless
---model), exactly as a user would run it. Prints PSNR (dB) of the input and of the output
-against the clean original, per set, with the gain; writes results.json and results.md.
+--model; `--ensemble N` passed on when given), exactly as a user would run it. Prints PSNR
+(dB) of the input and of the output against the clean original, per set, with the gain;
+writes results.json and results.md.
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ def _read(path: Path) -> np.ndarray:
 
 
 def run_condition(images: dict[str, np.ndarray], condition: str, model: str | None,
-                  work: Path) -> dict:
+                  work: Path, ensemble: int = 1) -> dict:
     """Write every image's input, run one `facedenoise denoise` on the folder, score it."""
     in_dir, out_dir = work / "in", work / "out"
     in_dir.mkdir(parents=True)
@@ -86,6 +87,8 @@ def run_condition(images: dict[str, np.ndarray], condition: str, model: str | No
     command = [sys.executable, "-m", "facedenoise", "denoise", str(in_dir), str(out_dir)]
     if model:
         command += ["--model", model]
+    if ensemble > 1:
+        command += ["--ensemble", str(ensemble)]
     subprocess.run(command, check=True, capture_output=True, text=True)
     inputs, outputs, cleans = [], [], []
     for path in sorted(in_dir.iterdir()):
@@ -115,6 +118,7 @@ def main() -> None:
     parser.add_argument("--photos", type=Path, required=True, help="held-out photos folder")
     parser.add_argument("--model", default=None, help="default: what denoise picks")
     parser.add_argument("--out", type=Path, default=Path("bench_out/user"))
+    parser.add_argument("--ensemble", type=int, default=1, help="denoise --ensemble N")
     args = parser.parse_args()
     from facedenoise.imageio import list_images
 
@@ -128,7 +132,7 @@ def main() -> None:
             for condition in conditions():
                 work = Path(folder) / set_name / condition.replace(" ", "_")
                 results.setdefault(set_name, {})[condition] = run_condition(
-                    images, condition, args.model, work)
+                    images, condition, args.model, work, args.ensemble)
                 print(set_name, condition, results[set_name][condition], flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
