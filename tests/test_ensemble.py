@@ -50,9 +50,9 @@ def test_a_model_blind_to_orientation_gives_its_plain_answer(size):
         return view * 0.5 + 0.1
 
     result = self_ensemble(pointwise, batch, size)
-    # The mean of `size` identical float32 values: off by a few float32 roundings at most.
-    np.testing.assert_allclose(result, batch * 0.5 + 0.1, atol=1e-6)
-    assert len(calls) == size and result.dtype == np.float32
+    # `size` equal float32 values, summed in float64: their mean is exact.
+    np.testing.assert_array_equal(result, batch * 0.5 + 0.1)
+    assert len(calls) == size and result.dtype == np.float32 and result.flags.c_contiguous
 
 
 def _fold_pattern(view: np.ndarray) -> np.ndarray:
@@ -73,10 +73,30 @@ def test_four_transforms_average_a_fold_pattern_out_of_even_images():
     np.testing.assert_allclose(left, 0.005, atol=1e-6)
 
 
-@pytest.mark.parametrize("size", [0, 3, 16])
+@pytest.mark.parametrize("size", [0, 3, 16, 2.0, True])
 def test_other_sizes_are_refused(size):
     with pytest.raises(FaceDenoiseError, match="--ensemble must be one of 1, 2, 4, 8"):
         check_ensemble(size)
+
+
+@pytest.mark.parametrize("shape", [(301, 40), (40, 301), (50, 37)])
+def test_tiles_and_bands_see_the_ensemble_like_whole_images(tiny_run, shape):
+    # Non-square tiles turn into their transpose under a quarter turn; tiles are predicted on a
+    # worker thread and blended in place. With a model blind to orientation, every ensemble
+    # must give back the plain result exactly (uint16: any slip would show).
+    from facedenoise.config import DenoiseConfig
+    from facedenoise.inference import Denoiser
+
+    image = (np.random.default_rng(5).random((*shape, 3)) * 65535).astype(np.uint16)
+    results = []
+    for size in ENSEMBLE_SIZES:
+        denoiser = Denoiser.load(tiny_run, config=DenoiseConfig(tile=64, batch_size=3,
+                                                                ensemble=size))
+        denoiser.runtime = lambda batch, levels: np.sqrt(batch) * np.float32(0.9)
+        results.append(denoiser.denoise(image))
+    for result in results[1:]:
+        np.testing.assert_array_equal(result, results[0])
+    assert not np.array_equal(results[0], image)  # the fake model did run
 
 
 def test_the_ensemble_cleans_held_out_faces_a_little_more(prepared_sample):
@@ -120,7 +140,18 @@ def test_denoise_and_evaluate_take_the_option(tmp_path, sample_faces, tiny_run):
     for folder, image in zip(pairs, (noisy, clean), strict=True):
         folder.mkdir()
         write_image(folder / "face.png", image)
-    result = runner.invoke(app, ["evaluate", "--model", str(tiny_run), "--pairs", *map(str, pairs),
-                                 "--out", str(tmp_path / "report"), "--ensemble", "2"])
-    assert result.exit_code == 0, result.output
-    assert json.loads((tmp_path / "report" / "metrics.json").read_text())["ensemble"] == 2
+    scores = {}
+    for size in (1, 2):
+        report = tmp_path / f"report{size}"
+        result = runner.invoke(app, ["evaluate", "--model", str(tiny_run), "--pairs",
+                                     *map(str, pairs), "--out", str(report), "--ensemble",
+                                     str(size), "--json"])
+        assert result.exit_code == 0, result.output
+        metrics = json.loads((report / "metrics.json").read_text())
+        assert metrics["ensemble"] == size
+        scores[size] = metrics["methods"]["model"]["psnr"]["mean"]
+    assert scores[1] != scores[2]  # the setting reached the model
+
+    refused = runner.invoke(app, ["evaluate", "--model", str(tiny_run), "--ensemble", "5"])
+    assert refused.exit_code == 1
+    assert refused.output.strip() == "error: --ensemble must be one of 1, 2, 4, 8, not 5."

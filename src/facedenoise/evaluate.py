@@ -33,6 +33,7 @@ from facedenoise.config import (
 )
 from facedenoise.errors import FaceDenoiseError, check_choice
 from facedenoise.imageio import image_from_array, list_images, quantize, read_image
+from facedenoise.inference.ensemble import check_ensemble
 from facedenoise.metrics import SSIM_WINDOW
 from facedenoise.report import (
     INPUT,
@@ -71,7 +72,8 @@ def evaluate(
         (the newest run in `runs_dir`, else the packaged starter weights), as `denoise` does.
     data_dir: a prepared dataset (ignored when `pairs` is given).
     out: report folder; None means `default_out_dir(model file, split or "pairs")`.
-    config: split, batch size, limit, baselines, sweep levels and seed (EvaluateConfig);
+    config: split, batch size, limit, baselines, sweep levels and seed, ensemble
+        (EvaluateConfig; reports of an ensemble go to `<split>-ensemble<N>` by default);
         `settings` override single fields of it, e.g. `split="val", limit=10`.
     pairs: (noisy_dir, clean_dir) of the user's own images, matched by file name, any size.
     noise_factor: the noise level of the fixed noisy files (what the baselines and the model
@@ -87,9 +89,11 @@ def evaluate(
     image_pairs, names, info, noise_factor = _find_pairs(data_dir, config.split, pairs,
                                                          noise_factor)
     image_pairs, names = image_pairs[:config.limit], names[:config.limit]
-    runner = _ModelRunner.load(model, runs_dir, config.batch_size, config.ensemble)
-    out_dir = Path(out) if out is not None else default_out_dir(
-        runner.source, config.split if pairs is None else "pairs")
+    runner = _ModelRunner.load(model, runs_dir, config)
+    name = config.split if pairs is None else "pairs"
+    if config.ensemble > 1:  # beside the plain report, not over it
+        name += f"-ensemble{config.ensemble}"
+    out_dir = Path(out) if out is not None else default_out_dir(runner.source, name)
     _check_writable(out_dir)
 
     methods_per_image = 1 + runner.takes_level + len(chosen)
@@ -119,8 +123,6 @@ def _settings(config: EvaluateConfig | None, settings: dict) -> EvaluateConfig:
         raise FaceDenoiseError(f"--limit must be at least 1, not {config.limit}.")
     if config.batch_size < 1:
         raise FaceDenoiseError(f"--batch-size must be at least 1, not {config.batch_size}.")
-    from facedenoise.inference.ensemble import check_ensemble
-
     check_ensemble(config.ensemble)
     return dataclasses.replace(config, noise_levels=check_noise_levels(config.noise_levels))
 
@@ -299,7 +301,7 @@ def _run_info(runner: _ModelRunner, baselines: list[Baseline], noise_factor: flo
         "architecture": runner.name,
         "parameters": runner.parameters,
         "model_takes_noise_level": runner.takes_level,
-        "ensemble": config.ensemble,
+        "ensemble": runner.denoiser.config.ensemble,
         "noise_factor": noise_factor,
         "baselines": ",".join(baseline.name for baseline in baselines) or "none",
         "device": _device_name(),
@@ -355,11 +357,11 @@ class _ModelRunner:
         self.seconds, self.images, self._warm = 0.0, 0, False
 
     @classmethod
-    def load(cls, model, runs_dir, batch_size: int, ensemble: int = 1) -> _ModelRunner:
+    def load(cls, model, runs_dir, config: EvaluateConfig) -> _ModelRunner:
         from facedenoise.inference import Denoiser
 
-        config = DenoiseConfig(batch_size=batch_size, ensemble=ensemble)
-        return cls(Denoiser.load(model, runs_dir=Path(runs_dir), config=config))
+        settings = DenoiseConfig(batch_size=config.batch_size, ensemble=config.ensemble)
+        return cls(Denoiser.load(model, runs_dir=Path(runs_dir), config=settings))
 
     def __call__(self, images: list[np.ndarray], level: float | str = AUTO,
                  timed: bool = True) -> tuple[list[np.ndarray], np.ndarray | None]:
@@ -433,9 +435,11 @@ class _Scores:
 
 
 def _specs(runner: _ModelRunner, baselines: list[Baseline], told: str) -> list[tuple[str, str]]:
-    specs = [(INPUT, "Noisy input"), (MODEL, f"Model ({runner.name})")]
+    ensemble = runner.denoiser.config.ensemble
+    model = runner.name if ensemble == 1 else f"{runner.name}, ensemble {ensemble}"
+    specs = [(INPUT, "Noisy input"), (MODEL, f"Model ({model})")]
     if runner.takes_level:
-        specs.append((MODEL_GIVEN_LEVEL, f"Model ({runner.name}), told {told}"))
+        specs.append((MODEL_GIVEN_LEVEL, f"Model ({model}), told {told}"))
     return specs + [(baseline.name, baseline.label) for baseline in baselines]
 
 

@@ -61,9 +61,9 @@ OverlapOption = Annotated[
 ]
 EnsembleOption = Annotated[
     int,
-    typer.Option(min=1, max=8, metavar="N",
-                 help="Average the model over N flips/rotations of each image (1, 2, 4 or "
-                 "8): a little cleaner (about +0.2 to +0.5 dB) for N times the model time."),
+    typer.Option(metavar="1|2|4|8",
+                 help="Average the model over N flips/rotations of each image: a little "
+                 "cleaner (up to about +0.5 dB with 8) for N times the model time."),
 ]
 BatchOption = Annotated[
     int, typer.Option(min=1, metavar="N", help="Images (or tiles) per model call.")
@@ -178,8 +178,10 @@ def _progress_bar(runs_dir: Path):
 
         def on_model(denoiser) -> None:
             where = describe_model(denoiser.source, runs_dir) if denoiser.source else "a model"
-            console.print(escape(f"Model: {where} ({denoiser.runtime.name})"), soft_wrap=True,
-                          highlight=False)
+            runtime = denoiser.runtime.name
+            if denoiser.config.ensemble > 1:
+                runtime += f", ensemble {denoiser.config.ensemble}"
+            console.print(escape(f"Model: {where} ({runtime})"), soft_wrap=True, highlight=False)
             set_label("Denoising")
 
         yield on_model, on_progress

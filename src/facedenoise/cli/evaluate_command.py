@@ -99,6 +99,10 @@ def evaluate(
     (with --noise-levels also noise_sweep.png and sweep_per_image.csv), and prints
     a table ranking the model, the noisy input and any baselines.
     """
+    with user_errors():
+        from facedenoise.inference.ensemble import check_ensemble
+
+        check_ensemble(ensemble)  # before TensorFlow loads: a typo should fail fast
     quiet_tensorflow()
     from facedenoise.evaluate import evaluate as run_evaluate
     from facedenoise.evaluate import parse_noise_levels

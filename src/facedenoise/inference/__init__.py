@@ -5,6 +5,7 @@ One job per module:
   pure NumPy around any `predict(batch) -> batch`;
 - `levels`: checking a requested noise level, estimating one per image;
 - `runtimes`: running a model through Keras or ONNX Runtime behind one interface;
+- `ensemble`: a model call averaged over flips and rotations (`--ensemble`);
 - `denoiser`: the `Denoiser` (arrays of any layout, size and sample type);
 - `planning`: pairing inputs with outputs like `cp`, with every safety check;
 - `files`: `denoise_paths`, the core of `facedenoise denoise`, with threaded I/O.

@@ -46,8 +46,9 @@ class Denoiser:
 
     `model`: a Keras model mapping float [0, 1] RGB (N, H, W, 3) (and, for a noise-conditional
     model, levels (N, 1)) to RGB (as built by `facedenoise.models`), or an `OnnxRuntime`.
-    `config`: tiling, batching and the default noise level. `source`: where it was loaded
-    from, for messages. `model_seconds` adds up the time spent in model calls.
+    `config`: tiling, batching, the default noise level and the ensemble. `source`: where it
+    was loaded from, for messages. `model_seconds` adds up the time spent in model calls
+    (with an ensemble, all N calls of a batch and their averaging).
     """
 
     def __init__(self, model, config: DenoiseConfig | None = None, source: Path | None = None):

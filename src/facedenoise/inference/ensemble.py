@@ -23,8 +23,8 @@ ENSEMBLE_SIZES = (1, 2, 4, 8)
 
 
 def check_ensemble(size: int) -> int:
-    """`size` if it is one of ENSEMBLE_SIZES, else FaceDenoiseError."""
-    if size not in ENSEMBLE_SIZES:
+    """`size` if it is an int in ENSEMBLE_SIZES, else FaceDenoiseError (2.0 and True too)."""
+    if isinstance(size, bool) or not isinstance(size, int) or size not in ENSEMBLE_SIZES:
         sizes = ", ".join(str(choice) for choice in ENSEMBLE_SIZES)
         raise FaceDenoiseError(f"--ensemble must be one of {sizes}, not {size}.")
     return size
@@ -47,15 +47,16 @@ def self_ensemble(
 ) -> np.ndarray:
     """The mean of `predict` over the first `size` TRANSFORMS of `batch` (N, H, W, C), each
     undone. `predict` maps float32 batches to batches of the same shape; size 1 calls it once
-    on `batch` itself. Returns a new float32 array."""
+    on `batch` itself. Returns a new float32 array (C order, writable)."""
     if size == 1:
         return predict(batch)
+    # Summed in float64, where eight equal float32 values add and divide exactly: a model
+    # blind to orientation gives back its plain answer bit for bit.
     total = None
     for turns, mirror in TRANSFORMS[:size]:
         output = undo(predict(np.ascontiguousarray(transform(batch, turns, mirror))), turns, mirror)
         if total is None:
-            total = np.array(output, np.float32, order="C")  # ours to add into
+            total = np.array(output, np.float64, order="C")
         else:
             total += output
-    total /= size
-    return total
+    return np.ascontiguousarray(total / size, np.float32)
