@@ -140,8 +140,9 @@ class DenoiseConfig:
     jpeg_quality: int = 95
     noise_level: float | str = AUTO  # a level in NOISE_LEVEL_RANGE, or AUTO (estimated)
     max_pixels: int = MAX_PIXELS
-    # Model calls averaged over this many flips/rotations (1, 2, 4 or 8): +0.2-0.5 dB for that
-    # many times the model time (docs/architecture_experiments.md), so off by default.
+    # Model calls averaged over this many flips/rotations (1, 2, 4 or 8): up to +0.4 dB with 4
+    # and +0.5 dB with 8, for that many times the model time
+    # (docs/architecture_experiments.md), so off by default.
     ensemble: int = 1
 
 
