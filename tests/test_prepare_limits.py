@@ -322,3 +322,19 @@ def test_oversized_member_of_a_plain_tar_is_refused_unread(tmp_path, sample_face
     assert [(entry["source"], entry["kind"]) for entry in manifest.skipped] == [
         ("bomb.png", "too_large")
     ]
+
+
+def test_a_script_without_the_main_guard_is_told_so(tmp_path, sample_faces):
+    # Spawned workers re-run the calling script; unguarded, each calls prepare() again and
+    # dies. The parent only sees a broken pool: its message must name this cause too.
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        "from facedenoise.config import PrepareConfig\n"
+        "from facedenoise.prepare import prepare\n"
+        f"prepare({str(sample_faces[0].parent)!r}, {str(tmp_path / 'out')!r}, PrepareConfig(), "
+        "workers=2)\n"
+    )
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                            timeout=300, cwd=tmp_path)
+    assert result.returncode != 0
+    assert 'if __name__ == "__main__":' in result.stderr.splitlines()[-1]

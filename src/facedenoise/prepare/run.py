@@ -90,8 +90,10 @@ def prepare(
         ) from error
     except BrokenProcessPool as error:
         raise FaceDenoiseError(
-            "A prepare worker process died (out of memory?); rerun with fewer --workers or a "
-            "lower --max-pixels. Rerunning resumes."
+            "A prepare worker process died: out of memory (rerun with fewer --workers or a "
+            "lower --max-pixels), or, from a Python script, a call to prepare() without the "
+            '`if __name__ == "__main__":` guard (each worker re-runs the script). '
+            "Rerunning resumes."
         ) from error
     manifest.seconds = time.perf_counter() - started
     return manifest
