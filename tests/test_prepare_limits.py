@@ -324,6 +324,7 @@ def test_oversized_member_of_a_plain_tar_is_refused_unread(tmp_path, sample_face
     ]
 
 
+@pytest.mark.slow  # ~11 s: two spawned workers import the package
 def test_a_script_without_the_main_guard_is_told_so(tmp_path, sample_faces):
     # Spawned workers re-run the calling script; unguarded, each calls prepare() again and
     # dies. The parent only sees a broken pool: its message must name this cause too.
