@@ -32,7 +32,8 @@ Methods, all given the same inputs:
 - bm3d: `bm3d.bm3d_rgb(noisy, sigma_psd=level)` (sigma_psd 1/255 for clean inputs);
 - each of --models through `facedenoise.inference.Denoiser.load(spec)`: a noise-conditional
   model twice, given the true level (`@level`) and estimating it (`@auto`); others plain.
-  `SPEC*N` averages it over N flips/rotations (`denoise --ensemble N`), e.g. `starter*8`.
+  `SPEC*N` averages it over N flips/rotations (`denoise --ensemble N`), e.g. `starter*8`;
+  `SPEC:nochroma` runs it without the chroma stage (`denoise --no-chroma-filter`).
 
 Writes OUT/anchors.md (mean PSNR / SSIM per set, level and method, and the FFDNet setting
 chosen), OUT/anchors.json, OUT/anchors.png (PSNR and SSIM against level, one line per method)
@@ -228,14 +229,18 @@ def run_all(images, levels, args, scores: Scores) -> set[tuple[str, str, str, st
 def load_models(specs: str) -> dict:
     """{label: (Denoiser, fingerprint)}: the fingerprint (the weights file's sha256, 12 hex
     digits) keeps the cache from mixing up two versions of a model with the same name.
-    `SPEC*N` runs SPEC with `--ensemble N` (labelled so, e.g. `starter*8`)."""
+    `SPEC*N` runs SPEC with `--ensemble N` (labelled so, e.g. `starter*8`), `SPEC:nochroma`
+    without the chroma stage (`starter:nochroma`, `starter*8:nochroma`)."""
     from facedenoise.config import DenoiseConfig
     from facedenoise.inference import Denoiser
 
     models = {}
-    for spec in filter(None, specs.split(",")):
+    for full_spec in filter(None, specs.split(",")):
+        chroma_filter = not full_spec.endswith(":nochroma")
+        spec = full_spec.removesuffix(":nochroma")
         spec, _, ensemble = spec.partition("*")
-        denoiser = Denoiser.load(spec, config=DenoiseConfig(ensemble=int(ensemble or 1)))
+        config = DenoiseConfig(ensemble=int(ensemble or 1), chroma_filter=chroma_filter)
+        denoiser = Denoiser.load(spec, config=config)
         source = Path(denoiser.source)
         files = sorted(source.rglob("*")) if source.is_dir() else [source]
         digest = hashlib.sha256()
@@ -243,7 +248,11 @@ def load_models(specs: str) -> dict:
             if file.is_file():
                 digest.update(file.read_bytes())
         label = Path(spec).name + (f"*{ensemble}" if ensemble else "")
-        models[label] = (denoiser, digest.hexdigest()[:12])
+        label += "" if chroma_filter else ":nochroma"
+        # The stage's setting is part of the cache key: scores from before it existed (no
+        # suffix, same weights) must not be read back as those of the chroma-on default.
+        fingerprint = digest.hexdigest()[:12] + ("+chroma" if chroma_filter else "")
+        models[label] = (denoiser, fingerprint)
     return models
 
 

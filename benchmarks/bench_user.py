@@ -2,16 +2,16 @@
 copies of photos nobody trained on, scored against the clean originals.
 
     python benchmarks/bench_user.py --photos /work/corpus/heldout [--model starter] \\
-        [--ensemble N] [--out bench_out/user]
+        [--ensemble N] [--no-chroma-filter] [--out bench_out/user]
 
 Inputs: the bundled sample's val and test faces (the default split: never trained on) and
 every photo in --photos, at full size. Conditions: the clean PNG; the clean image saved as
 JPEG quality 85; Gaussian noise at 0.05 ... 0.5 (clipped, stored as 8-bit PNG, seeded per
 image and level); noise 0.1 then JPEG 85. Each condition's files go through one
 `facedenoise denoise IN_DIR OUT_DIR` process (noise level auto, the default model unless
---model; `--ensemble N` passed on when given), exactly as a user would run it. Prints PSNR
-(dB) of the input and of the output against the clean original, per set, with the gain;
-writes results.json and results.md.
+--model; `--ensemble N` and `--no-chroma-filter` passed on when given), exactly as a user
+would run it. Prints PSNR (dB) of the input and of the output against the clean original,
+per set, with the gain; writes results.json and results.md.
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ def _read(path: Path) -> np.ndarray:
 
 
 def run_condition(images: dict[str, np.ndarray], condition: str, model: str | None,
-                  work: Path, ensemble: int = 1) -> dict:
+                  work: Path, ensemble: int = 1, chroma_filter: bool = True) -> dict:
     """Write every image's input, run one `facedenoise denoise` on the folder, score it."""
     in_dir, out_dir = work / "in", work / "out"
     in_dir.mkdir(parents=True)
@@ -89,6 +89,8 @@ def run_condition(images: dict[str, np.ndarray], condition: str, model: str | No
         command += ["--model", model]
     if ensemble > 1:
         command += ["--ensemble", str(ensemble)]
+    if not chroma_filter:
+        command += ["--no-chroma-filter"]
     subprocess.run(command, check=True, capture_output=True, text=True)
     inputs, outputs, cleans = [], [], []
     for path in sorted(in_dir.iterdir()):
@@ -119,6 +121,8 @@ def main() -> None:
     parser.add_argument("--model", default=None, help="default: what denoise picks")
     parser.add_argument("--out", type=Path, default=Path("bench_out/user"))
     parser.add_argument("--ensemble", type=int, default=1, help="denoise --ensemble N")
+    parser.add_argument("--no-chroma-filter", dest="chroma_filter", action="store_false",
+                        help="denoise --no-chroma-filter")
     args = parser.parse_args()
     from facedenoise.imageio import list_images
 
@@ -132,7 +136,7 @@ def main() -> None:
             for condition in conditions():
                 work = Path(folder) / set_name / condition.replace(" ", "_")
                 results.setdefault(set_name, {})[condition] = run_condition(
-                    images, condition, args.model, work, args.ensemble)
+                    images, condition, args.model, work, args.ensemble, args.chroma_filter)
                 print(set_name, condition, results[set_name][condition], flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")

@@ -135,7 +135,7 @@ def test_noise_level_option_and_verbose(tmp_path, sample_faces, monkeypatch):
     model = _level_model(tmp_path / "level.keras")
     _faces(tmp_path / "in", sample_faces, ["a.png", "b.png"])
     result = _denoise(tmp_path / "in", tmp_path / "out", "--model", model,
-                      "--noise-level", "0.2", "--verbose")
+                      "--noise-level", "0.2", "--verbose", "--no-chroma-filter")
     assert result.exit_code == 0, result.output
     assert result.output.count("noise level 0.200 (given)") == 2
     assert "Noise level (given): min 0.200, median 0.200, max 0.200" in result.output

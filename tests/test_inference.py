@@ -352,7 +352,8 @@ def test_format_follows_the_output_extension(tmp_path, sample_faces, denoiser):
 @pytest.fixture(scope="module")
 def level_model_file(tmp_path_factory):
     """A two-input stand-in whose output is `noisy + level` per pixel: it shows exactly which
-    level reached the model (inputs `noisy` (N, H, W, 3) and `noise_level` (N, 1))."""
+    level reached the model (inputs `noisy` (N, H, W, 3) and `noise_level` (N, 1)). Tests
+    that read the level off the output turn the chroma stage off: it would change colour."""
     import keras
     from keras import layers
 
@@ -381,7 +382,8 @@ def fake_estimates(monkeypatch):
 
 
 def test_a_given_level_reaches_the_model(level_model_file, mosaic):
-    denoiser = Denoiser.load(level_model_file, config=DenoiseConfig(tile=64, tile_overlap=16))
+    denoiser = Denoiser.load(level_model_file, config=DenoiseConfig(tile=64, tile_overlap=16,
+                                                                    chroma_filter=False))
     assert denoiser.takes_noise_level
     for level in (0.0, 0.15, 1.0):
         np.testing.assert_allclose(denoiser.denoise_pixels(mosaic, level), mosaic + level,
@@ -390,7 +392,8 @@ def test_a_given_level_reaches_the_model(level_model_file, mosaic):
 
 def test_auto_estimates_once_per_image_and_tiles_share_it(level_model_file, mosaic,
                                                           fake_estimates):
-    denoiser = Denoiser.load(level_model_file, config=DenoiseConfig(tile=64, tile_overlap=16))
+    denoiser = Denoiser.load(level_model_file, config=DenoiseConfig(tile=64, tile_overlap=16,
+                                                                    chroma_filter=False))
     assert denoiser.needs_tiles(mosaic.shape)  # 203x250 in 64-px tiles
     np.testing.assert_allclose(denoiser.denoise_pixels(mosaic), mosaic + 0.07, atol=1e-6)
     assert fake_estimates == [mosaic.shape]  # the whole image, once
@@ -401,13 +404,15 @@ def test_auto_estimates_once_per_image_and_tiles_share_it(level_model_file, mosa
 
 
 def test_the_config_level_is_the_default(level_model_file, mosaic):
-    denoiser = Denoiser.load(level_model_file, config=DenoiseConfig(noise_level=0.2))
+    denoiser = Denoiser.load(level_model_file, config=DenoiseConfig(noise_level=0.2,
+                                                                    chroma_filter=False))
     np.testing.assert_allclose(denoiser.denoise_pixels(mosaic), mosaic + 0.2, atol=1e-6)
     np.testing.assert_allclose(denoiser.denoise_pixels(mosaic, 0.1), mosaic + 0.1, atol=1e-6)
 
 
 def test_batch_levels_per_image(level_model_file, mosaic, fake_estimates):
-    denoiser = Denoiser.load(level_model_file, config=DenoiseConfig(batch_size=4))
+    denoiser = Denoiser.load(level_model_file, config=DenoiseConfig(batch_size=4,
+                                                                    chroma_filter=False))
     images = [mosaic[:32, :32], mosaic[32:64, :32], mosaic[:40, :50]]
     outputs, used = denoiser.denoise_batch(images, [0.1, "auto", None], return_levels=True)
     assert used == [0.1, 0.07, 0.07]

@@ -36,7 +36,9 @@ def test_denoise_uses_the_starter_weights_on_a_fresh_install(tmp_path, sample_fa
     denoised = read_image(tmp_path / "out.png").pixels
     (noisy_psnr, denoised_psnr), _ = psnr_ssim(np.stack([clean, clean]),
                                               np.stack([noisy, denoised]))
-    assert denoised_psnr > noisy_psnr + 8  # issue 10's floor from 0.2 up (measured: +9.1 dB)
+    # issue 10 asks +8 dB from 0.2 up; measured about +11.8 dB (+10.6
+    # without the chroma stage)
+    assert denoised_psnr > noisy_psnr + 8
 
 
 def _held_out_faces(prepared_sample):

@@ -144,6 +144,10 @@ class DenoiseConfig:
     # and +0.5 dB with 8, for that many times the model time
     # (docs/architecture_experiments.md), so off by default.
     ensemble: int = 1
+    # After the model, smooth colour with a luma-guided filter whose radius grows with the
+    # noise level (off below 0.03): +0.3 to +1.4 dB on held-out faces and photos from 0.05 to
+    # 0.5 for the packaged weights (docs/architecture_experiments.md, "The chroma stage").
+    chroma_filter: bool = True
 
 
 @dataclass(frozen=True)
@@ -158,6 +162,7 @@ class EvaluateConfig:
     noise_levels: tuple[float, ...] = ()
     sweep_seed: int = 2026
     ensemble: int = DenoiseConfig.ensemble  # as in `denoise --ensemble`
+    chroma_filter: bool = DenoiseConfig.chroma_filter  # as in `denoise --no-chroma-filter`
 
 
 @dataclass(frozen=True)

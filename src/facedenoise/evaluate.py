@@ -72,8 +72,9 @@ def evaluate(
         (the newest run in `runs_dir`, else the packaged starter weights), as `denoise` does.
     data_dir: a prepared dataset (ignored when `pairs` is given).
     out: report folder; None means `default_out_dir(model file, split or "pairs")`.
-    config: split, batch size, limit, baselines, sweep levels and seed, ensemble
-        (EvaluateConfig; reports of an ensemble go to `<split>-ensemble<N>` by default);
+    config: split, batch size, limit, baselines, sweep levels and seed, ensemble, chroma
+        stage (EvaluateConfig; reports of an ensemble go to `<split>-ensemble<N>` and
+        without the chroma stage to `<split>-no-chroma-filter` by default);
         `settings` override single fields of it, e.g. `split="val", limit=10`.
     pairs: (noisy_dir, clean_dir) of the user's own images, matched by file name, any size.
     noise_factor: the noise level of the fixed noisy files (what the baselines and the model
@@ -93,6 +94,8 @@ def evaluate(
     name = config.split if pairs is None else "pairs"
     if config.ensemble > 1:  # beside the plain report, not over it
         name += f"-ensemble{config.ensemble}"
+    if runner.takes_level and not config.chroma_filter:  # models without a level skip it
+        name += "-no-chroma-filter"
     out_dir = Path(out) if out is not None else default_out_dir(runner.source, name)
     _check_writable(out_dir)
 
@@ -302,6 +305,7 @@ def _run_info(runner: _ModelRunner, baselines: list[Baseline], noise_factor: flo
         "parameters": runner.parameters,
         "model_takes_noise_level": runner.takes_level,
         "ensemble": runner.denoiser.config.ensemble,
+        "chroma_filter": runner.denoiser.config.chroma_filter,
         "noise_factor": noise_factor,
         "baselines": ",".join(baseline.name for baseline in baselines) or "none",
         "device": _device_name(),
@@ -360,7 +364,8 @@ class _ModelRunner:
     def load(cls, model, runs_dir, config: EvaluateConfig) -> _ModelRunner:
         from facedenoise.inference import Denoiser
 
-        settings = DenoiseConfig(batch_size=config.batch_size, ensemble=config.ensemble)
+        settings = DenoiseConfig(batch_size=config.batch_size, ensemble=config.ensemble,
+                                 chroma_filter=config.chroma_filter)
         return cls(Denoiser.load(model, runs_dir=Path(runs_dir), config=settings))
 
     def __call__(self, images: list[np.ndarray], level: float | str = AUTO,
@@ -437,6 +442,8 @@ class _Scores:
 def _specs(runner: _ModelRunner, baselines: list[Baseline], told: str) -> list[tuple[str, str]]:
     ensemble = runner.denoiser.config.ensemble
     model = runner.name if ensemble == 1 else f"{runner.name}, ensemble {ensemble}"
+    if runner.takes_level and not runner.denoiser.config.chroma_filter:
+        model += ", no chroma filter"
     specs = [(INPUT, "Noisy input"), (MODEL, f"Model ({model})")]
     if runner.takes_level:
         specs.append((MODEL_GIVEN_LEVEL, f"Model ({model}), told {told}"))

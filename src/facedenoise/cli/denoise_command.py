@@ -65,6 +65,13 @@ EnsembleOption = Annotated[
                  help="Average the model over N flips/rotations of each image: a little "
                  "cleaner (up to about +0.5 dB with 8) for N times the model time."),
 ]
+ChromaFilterOption = Annotated[
+    bool,
+    typer.Option("--chroma-filter/--no-chroma-filter", metavar="",
+                 help="After the model, smooth leftover colour speckle with a luma-guided "
+                 "filter as strong as the noise level (off below 0.03; models without a "
+                 "noise input skip it)."),
+]
 BatchOption = Annotated[
     int, typer.Option(min=1, metavar="N", help="Images (or tiles) per model call.")
 ]
@@ -106,6 +113,7 @@ def denoise(
     tile_overlap: OverlapOption = DEFAULTS.tile_overlap,
     batch_size: BatchOption = DEFAULTS.batch_size,
     ensemble: EnsembleOption = DEFAULTS.ensemble,
+    chroma_filter: ChromaFilterOption = DEFAULTS.chroma_filter,
     max_pixels: MaxPixelsOption = DEFAULTS.max_pixels,
     suffix: SuffixOption = DEFAULTS.suffix,
     recursive: RecursiveOption = False,
@@ -132,6 +140,7 @@ def denoise(
             noise_level=check_noise_level(noise_level),
             max_pixels=max_pixels,
             ensemble=ensemble,
+            chroma_filter=chroma_filter,
         )
         check_config(config)
         with _progress_bar(runs) as (on_model, on_progress):
@@ -181,6 +190,8 @@ def _progress_bar(runs_dir: Path):
             runtime = denoiser.runtime.name
             if denoiser.config.ensemble > 1:
                 runtime += f", ensemble {denoiser.config.ensemble}"
+            if denoiser.takes_noise_level and not denoiser.config.chroma_filter:
+                runtime += ", no chroma filter"
             console.print(escape(f"Model: {where} ({runtime})"), soft_wrap=True, highlight=False)
             set_label("Denoising")
 

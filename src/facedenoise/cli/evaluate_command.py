@@ -17,7 +17,7 @@ from facedenoise.cli.common import (
     quiet_tensorflow,
     user_errors,
 )
-from facedenoise.cli.denoise_command import EnsembleOption
+from facedenoise.cli.denoise_command import ChromaFilterOption, EnsembleOption
 from facedenoise.config import DATA_DIR, RUNS_DIR, EvaluateConfig
 
 DEFAULTS = EvaluateConfig()
@@ -86,6 +86,7 @@ def evaluate(
         int, typer.Option(min=1, help="Images per model call.")
     ] = DEFAULTS.batch_size,
     ensemble: EnsembleOption = DEFAULTS.ensemble,
+    chroma_filter: ChromaFilterOption = DEFAULTS.chroma_filter,
     pairs: Annotated[
         tuple[Path, Path] | None,
         typer.Option(help="NOISY_DIR CLEAN_DIR: your own pairs, matched by file name.",
@@ -111,7 +112,8 @@ def evaluate(
     with user_errors():
         config = EvaluateConfig(split=split, batch_size=batch_size, limit=limit,
                                 baselines=baselines, noise_levels=parse_noise_levels(noise_levels),
-                                sweep_seed=sweep_seed, ensemble=ensemble)
+                                sweep_seed=sweep_seed, ensemble=ensemble,
+                                chroma_filter=chroma_filter)
         with progress_bar("Evaluating", enabled=not json_output) as (on_progress, _):
             report = run_evaluate(model=model, data_dir=data, out=out, config=config,
                                   pairs=pairs, runs_dir=runs, noise_factor=noise_factor,

@@ -6,6 +6,8 @@ One job per module:
 - `levels`: checking a requested noise level, estimating one per image;
 - `runtimes`: running a model through Keras or ONNX Runtime behind one interface;
 - `ensemble`: a model call averaged over flips and rotations (`--ensemble`);
+- `chroma`: the chroma stage after the model, a luma-guided filter on colour steered by the
+  noise level (`--no-chroma-filter` turns it off);
 - `denoiser`: the `Denoiser` (arrays of any layout, size and sample type);
 - `planning`: pairing inputs with outputs like `cp`, with every safety check;
 - `files`: `denoise_paths`, the core of `facedenoise denoise`, with threaded I/O.

@@ -17,6 +17,7 @@ import numpy as np
 from facedenoise.config import AUTO, RUNS_DIR, DenoiseConfig
 from facedenoise.errors import FaceDenoiseError
 from facedenoise.imageio import array_from_image, check_max_pixels, image_from_array
+from facedenoise.inference.chroma import smooth_chroma_batch
 from facedenoise.inference.ensemble import check_ensemble, self_ensemble
 from facedenoise.inference.levels import NoiseLevel, check_noise_level, estimate_level
 from facedenoise.inference.runtimes import KerasRuntime, OnnxRuntime
@@ -46,9 +47,10 @@ class Denoiser:
 
     `model`: a Keras model mapping float [0, 1] RGB (N, H, W, 3) (and, for a noise-conditional
     model, levels (N, 1)) to RGB (as built by `facedenoise.models`), or an `OnnxRuntime`.
-    `config`: tiling, batching, the default noise level and the ensemble. `source`: where it
-    was loaded from, for messages. `model_seconds` adds up the time spent in model calls
-    (with an ensemble, all N calls of a batch and their averaging).
+    `config`: tiling, batching, the default noise level, the ensemble and the chroma stage.
+    `source`: where it was loaded from, for messages. `model_seconds` adds up the time spent
+    in model calls (with an ensemble, all N calls of a batch and their averaging; not the
+    chroma stage).
     """
 
     def __init__(self, model, config: DenoiseConfig | None = None, source: Path | None = None):
@@ -113,13 +115,16 @@ class Denoiser:
 
     def _predict(self, batch: np.ndarray, levels: list[float | None]) -> np.ndarray:
         """Run the model on float32 (N, H, W, 3) with one level per image (None: no input),
-        averaged over `config.ensemble` flips and rotations."""
+        averaged over `config.ensemble` flips and rotations, then the chroma stage
+        (`config.chroma_filter`; it needs a level, so models without one skip it)."""
         started = time.perf_counter()
         batch = np.ascontiguousarray(batch, np.float32)
         column = None if levels[0] is None else np.asarray(levels, np.float32)[:, None]
         result = self_ensemble(lambda view: self.runtime(view, column), batch,
                                self.config.ensemble)
         self.model_seconds += time.perf_counter() - started
+        if self.config.chroma_filter and column is not None:
+            result = smooth_chroma_batch(result, levels)
         return result
 
     def _predict_whole(self, batch: np.ndarray, levels: list[float | None]) -> np.ndarray:

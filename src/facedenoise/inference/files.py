@@ -130,7 +130,8 @@ def denoise_paths(
     a file (its extension picks the format), otherwise a folder (created if missing) in which
     inputs found in a folder or glob keep their sub-folders; no output leaves that folder.
     model: run folder, .keras or .onnx file, 'latest', 'starter', a loaded Denoiser (which
-    keeps its own tile, batch and ensemble settings), or None for the default model.
+    keeps its own tile, batch, ensemble and chroma-stage settings), or None for the default
+    model.
     noise_level: AUTO (estimated per image), a level in [0, 1], or None for `config`'s.
     Existing outputs: with a single image, FaceDenoiseError; with several, they are skipped
     (re-running resumes); `force` overwrites them. Inputs are never overwritten.
