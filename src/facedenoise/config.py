@@ -145,7 +145,7 @@ class DenoiseConfig:
     # (docs/architecture_experiments.md), so off by default.
     ensemble: int = 1
     # After the model, smooth colour with a luma-guided filter whose radius grows with the
-    # noise level (off below 0.03): +0.3 to +1.4 dB on held-out faces and photos from 0.05 to
+    # noise level (off below 0.03): +0.1 to +1.7 dB on held-out faces and photos from 0.05 to
     # 0.5 for the packaged weights (docs/architecture_experiments.md, "The chroma stage").
     chroma_filter: bool = True
 

@@ -1,7 +1,7 @@
 """The chroma stage: a luma-guided filter on the model's colour, as strong as the noise level.
 
 Measured on the packaged weights, the model removes luma noise well but leaves colour
-speckle: at 0.3 its chroma error on held-out faces is four times FFDNet's while its luma
+speckle: at 0.3 its colour error on held-out faces is five times FFDNet's while its luma
 error is lower. Camera pipelines smooth colour more than brightness for the same reason
 (the eye is far less sensitive to colour detail), so after the model the colour differences
 R-Y, G-Y and B-Y (Y: BT.601 luma) go through a guided filter (He, Sun and Tang, 2010)
