@@ -89,7 +89,7 @@ def test_the_denoiser_applies_it_after_the_model_when_asked(tiny_conditional_run
 
 
 def test_the_starter_with_it_beats_the_starter_without_on_held_out_faces(prepared_sample):
-    # Measured on these 9 faces at 0.3 (noise seed 4): the stage adds about +1.3 dB; any
+    # Measured on these 5 test faces at 0.3 (noise seed 4): 23.65 -> 25.28 dB, +1.62 dB; any
     # clear gain (0.3 dB, well above the spread between noise draws) is what this checks.
     from facedenoise.dataset import clean_files
     from facedenoise.inference import Denoiser
