@@ -12,8 +12,9 @@ machine; on an idle 2-core machine it is about half as many wall-clock minutes),
 Each candidate trains with its own recipe (CANDIDATES); the `@0.3`-style candidates train at
 one level only (the specialist to compare a generalist with). Scores: PSNR and SSIM on the
 validation split's clean images with seeded noise at each --levels value (the model is given
-the true level: an oracle), plus the fixed 0.3 noisy files through `evaluate`. Prints a table
-and writes results.json and results.md to --out.
+the true level: an oracle), after the chroma stage for models with a noise input, as
+`denoise` runs them (`--no-chroma-filter`: the network alone; results.json keeps both). Prints
+a table and writes results.json and results.md to --out.
 """
 
 from __future__ import annotations
@@ -80,11 +81,14 @@ def train_candidate(name: str, data_dir: Path, runs_dir: Path, args) -> Path:
     return train(data_dir, runs_dir, ModelConfig(**model_fields), config, run_name=name)
 
 
-def score_levels(run_dir: Path, data_dir: Path, levels, limit: int, seed: int) -> dict:
-    """Mean PSNR/SSIM per level on the first `limit` validation images, oracle level."""
+def score_levels(run_dir: Path, data_dir: Path, levels, limit: int, seed: int,
+                 chroma_filter: bool = True) -> dict:
+    """Mean PSNR/SSIM per level on the first `limit` validation images, oracle level; after
+    the chroma stage when `chroma_filter` and the model takes a level."""
     import numpy as np
 
     from facedenoise.data import clean_images
+    from facedenoise.inference.chroma import smooth_chroma_batch
     from facedenoise.metrics import psnr_ssim
     from facedenoise.models import takes_noise_level
     from facedenoise.noise import add_gaussian_noise, noise_rng
@@ -99,8 +103,10 @@ def score_levels(run_dir: Path, data_dir: Path, levels, limit: int, seed: int) -
         inputs = noisy
         if takes_noise_level(model):
             inputs = [noisy, np.full((len(noisy), 1), level, np.float32)]
-        restored = model.predict(inputs, batch_size=16, verbose=0)
-        psnr, ssim = psnr_ssim(clean, np.clip(restored, 0, 1))
+        restored = np.clip(model.predict(inputs, batch_size=16, verbose=0), 0, 1)
+        if chroma_filter and takes_noise_level(model):
+            restored = smooth_chroma_batch(restored.astype(np.float32), [level] * len(restored))
+        psnr, ssim = psnr_ssim(clean, restored)
         scores[f"{level:g}"] = {"psnr": float(np.mean(np.minimum(psnr, 100.0))),
                                 "ssim": float(np.mean(ssim))}
     return scores
@@ -135,6 +141,8 @@ def main() -> None:
     parser.add_argument("--levels", default=",".join(f"{level:g}" for level in LEVELS))
     parser.add_argument("--limit", type=int, default=150, help="validation images scored")
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--no-chroma-filter", dest="chroma_filter", action="store_false",
+                        help="score the network alone (the table; results.json keeps both)")
     args = parser.parse_args()
     if not (args.cpu_minutes or args.time_limit):
         args.cpu_minutes = 10.0
@@ -172,6 +180,8 @@ def _measure(run_dir, data_dir, levels, args, seconds) -> dict:
         "steps": len(history) * 50,
         "wall_minutes": seconds / 60,
         "levels": score_levels(run_dir, data_dir, levels, args.limit, args.seed),
+        "levels_network_alone": score_levels(run_dir, data_dir, levels, args.limit, args.seed,
+                                             chroma_filter=False),
     }
 
 
@@ -188,8 +198,9 @@ def _save(out: Path, results: dict) -> None:
 def _print(results: dict, levels, args) -> None:
     budget = (f"{args.cpu_minutes:g} CPU min" if args.cpu_minutes
               else f"{args.time_limit:g} wall min")
+    stage = "with the chroma stage" if args.chroma_filter else "network alone"
     table = Table(title=f"Equal budget ({budget} each); PSNR dB / SSIM on validation, given "
-                  "the true level")
+                  f"the true level, {stage}")
     for column in ("candidate", "params", "GMACs", "img/s", "steps",
                    *[f"{level:g}" for level in levels]):
         table.add_column(column, justify="left" if column == "candidate" else "right")
@@ -199,7 +210,8 @@ def _print(results: dict, levels, args) -> None:
         cells = [name, f"{result['parameters']:,}", f"{result['gmacs']:.2f}",
                  f"{result['images_per_second']:.1f}", str(result["steps"])]
         for level in levels:
-            score = result["levels"].get(f"{level:g}")
+            scores = result["levels" if args.chroma_filter else "levels_network_alone"]
+            score = scores.get(f"{level:g}")
             cells.append("-" if score is None else f"{score['psnr']:.2f} / {score['ssim']:.3f}")
         table.add_row(*cells)
         lines.append("| " + " | ".join(cells) + " |")
