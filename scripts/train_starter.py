@@ -155,7 +155,8 @@ def polish_folder(work: Path) -> Path:
 
 
 def polish_or_resume(
-    work: Path, minutes: float, init: Path | None = None, lr: float = POLISH_LR
+    work: Path, minutes: float, init: Path | None = None, lr: float = POLISH_LR,
+    loss_after_chroma: bool = False,
 ) -> Path:
     """Start runs/polish from `init` (default: the main run's best weights), or resume it."""
     from facedenoise.train import train
@@ -168,6 +169,7 @@ def polish_or_resume(
         train_config(epochs=1000, hours=minutes / 60), lr=lr,
         steps_per_epoch=POLISH_STEPS_PER_EPOCH, extra_train=str(work / "extra"),
         init_from=str(init or run_folder(work) / "best.keras"),
+        loss_after_chroma=loss_after_chroma,
     )
     return train(work / "natural", work / "runs", ARCH, config, run_name=run_dir.name)
 
@@ -208,6 +210,8 @@ def main() -> None:
                         help="polish: wall-clock budget (the learning rate decays within it)")
     parser.add_argument("--lr", type=float, default=POLISH_LR,
                         help=f"polish: the starting learning rate (default {POLISH_LR})")
+    parser.add_argument("--loss-after-chroma", action="store_true",
+                        help="polish: the loss after the chroma stage (TrainConfig)")
     args = parser.parse_args()
     if args.stage == "data":
         if args.photos is None:
@@ -216,7 +220,9 @@ def main() -> None:
     elif args.stage == "train":
         print(f"run: {train_or_resume(args.work, args.epochs, args.hours)}")
     elif args.stage == "polish":
-        print(f"run: {polish_or_resume(args.work, args.minutes, args.init, args.lr)}")
+        run_dir = polish_or_resume(args.work, args.minutes, args.init, args.lr,
+                                   args.loss_after_chroma)
+        print(f"run: {run_dir}")
     else:
         install(args.work, args.run)
 

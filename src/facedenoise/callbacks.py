@@ -210,10 +210,13 @@ class LevelValidation(keras.callbacks.Callback):
 
     Also adds `val_psnr_mean`, the mean over these levels and the files' `val_psnr`.
     images: clean float32 HxWx3 [0, 1] validation images (all the same size).
+    chroma_filter: score the output after the chroma stage (TrainConfig.loss_after_chroma).
     """
 
-    def __init__(self, images: list[np.ndarray], levels: tuple[float, ...], seed: int):
+    def __init__(self, images: list[np.ndarray], levels: tuple[float, ...], seed: int,
+                 chroma_filter: bool = False):
         super().__init__()
+        self.chroma_filter = chroma_filter
         from facedenoise.noise import add_gaussian_noise
 
         self.clean = np.stack(images).astype(np.float32)
@@ -226,6 +229,11 @@ class LevelValidation(keras.callbacks.Callback):
         for level, noisy in self.noisy.items():
             levels = np.full((len(noisy), 1), level, np.float32)
             restored = self.model.predict([noisy, levels], batch_size=16, verbose=0)
+            if self.chroma_filter:
+                from facedenoise.inference.chroma import smooth_chroma_batch
+
+                restored = smooth_chroma_batch(np.asarray(restored, np.float32),
+                                               [level] * len(restored))
             mse = np.mean((restored - self.clean) ** 2, axis=(1, 2, 3))
             psnr = 10 * np.log10(1 / np.maximum(mse, 1e-10))
             logs[f"val_psnr_at_{level:g}"] = float(np.mean(psnr))

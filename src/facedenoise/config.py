@@ -116,6 +116,10 @@ class TrainConfig:
     # (plain MSE would let the strongest noise decide everything); weight 1 at 0.3.
     level_weighted_loss: bool = True
     level_weight_power: float = 2.0  # 2: 1/level^2 as above; 1: a gentler 1/level
+    # Measure the loss, metrics and level validation after the chroma stage that `denoise`
+    # runs after noise-conditional models (facedenoise.chroma_loss): the network may then
+    # leave fine colour noise to the stage. MSE only.
+    loss_after_chroma: bool = False
     flip: bool = True
     rotate: bool = False  # random 90-degree rotations (faces are upright, so off by default)
     color_jitter: bool = False  # small brightness/contrast changes
@@ -212,6 +216,10 @@ def check_train_config(config: TrainConfig) -> None:
                 f"--noise-range must be LOW:HIGH with {low:g} <= LOW < HIGH <= {high:g}, "
                 f"not {start}:{end}."
             )
+    if config.loss_after_chroma and config.loss != "mse":
+        raise FaceDenoiseError(
+            f"--loss-after-chroma works with --loss mse only, not {config.loss}."
+        )
     if not 0.0 <= config.clean_fraction < 1.0:
         raise FaceDenoiseError(f"--clean-fraction must lie in [0, 1), not {config.clean_fraction}.")
     if min(config.epochs, config.batch_size, config.patience) < 1 or not (

@@ -163,6 +163,18 @@ def training_dataset(
     return dataset.prefetch(AUTOTUNE), len(paths)
 
 
+def with_level_in_target(dataset: tf.data.Dataset) -> tf.data.Dataset:
+    """Batches ((noisy, level), clean[, weight]) -> ((noisy, level), target[, weight]) with
+    target (N, H, W, 4): the clean image and the level as a constant fourth channel, for a loss
+    that needs each image's level (facedenoise.chroma_loss)."""
+
+    def add_level(inputs, clean, *weight):
+        level_map = tf.ones_like(clean[..., :1]) * tf.reshape(inputs[1], (-1, 1, 1, 1))
+        return (inputs, tf.concat([clean, level_map], axis=-1), *weight)
+
+    return dataset.map(add_level, num_parallel_calls=AUTOTUNE)
+
+
 def pairs_dataset(
     data_dir: Path, split: str, batch_size: int, level: float | None = None
 ) -> tf.data.Dataset:

@@ -28,6 +28,7 @@ from facedenoise.callbacks import (
     RunCheckpoint,
     load_state,
 )
+from facedenoise.chroma_loss import smooth_chroma, split_target
 from facedenoise.config import (
     LOSSES,
     RUNS_DIR,
@@ -40,7 +41,12 @@ from facedenoise.config import (
     load_run_config,
     save_run_config,
 )
-from facedenoise.data import clean_images, pairs_dataset, training_dataset
+from facedenoise.data import (
+    clean_images,
+    pairs_dataset,
+    training_dataset,
+    with_level_in_target,
+)
 from facedenoise.dataset import clean_files, manifest_sha256, noise_factor_of
 from facedenoise.errors import FaceDenoiseError, check_choice
 from facedenoise.imageio import read_header
@@ -77,6 +83,28 @@ def charbonnier(y_true, y_pred):
     """Charbonnier loss sqrt((x - y)^2 + eps^2), a smooth L1."""
     difference = tf.cast(y_true, tf.float32) - tf.cast(y_pred, tf.float32)
     return tf.reduce_mean(tf.sqrt(tf.square(difference) + 1e-6), axis=[1, 2, 3])
+
+
+# With TrainConfig.loss_after_chroma: the target carries the level (facedenoise.chroma_loss).
+@keras.saving.register_keras_serializable(package="facedenoise")
+def mse_after_chroma(target, output):
+    """Per-pixel MSE between the clean image and the output after the chroma stage."""
+    clean, level = split_target(target)
+    return keras.losses.mean_squared_error(clean, smooth_chroma(output, level))
+
+
+@keras.saving.register_keras_serializable(package="facedenoise")
+def psnr_after_chroma(target, output):
+    """`psnr` of the output after the chroma stage."""
+    clean, level = split_target(target)
+    return psnr(clean, smooth_chroma(output, level))
+
+
+@keras.saving.register_keras_serializable(package="facedenoise")
+def ssim_after_chroma(target, output):
+    """`ssim` of the output after the chroma stage."""
+    clean, level = split_target(target)
+    return ssim(clean, smooth_chroma(output, level))
 
 
 def _loss(name: str):
@@ -154,12 +182,18 @@ def _use_accelerator_defaults(train_config: TrainConfig) -> TrainConfig:
 
 
 def _compile(model: keras.Model, train_config: TrainConfig) -> None:
+    loss, metrics = _loss(train_config.loss), [psnr, ssim]
+    if train_config.loss_after_chroma:
+        # Named like the plain metrics, so history, curves and monitors read the same.
+        loss = mse_after_chroma
+        metrics = [keras.metrics.MeanMetricWrapper(psnr_after_chroma, name="psnr"),
+                   keras.metrics.MeanMetricWrapper(ssim_after_chroma, name="ssim")]
     model.compile(
         optimizer=keras.optimizers.Adam(
             learning_rate=train_config.lr, global_clipnorm=train_config.clip_norm
         ),
-        loss=_loss(train_config.loss),
-        metrics=[psnr, ssim],
+        loss=loss,
+        metrics=metrics,
         jit_compile=bool(train_config.jit_compile),
     )
 
@@ -186,6 +220,11 @@ def _fresh_config(data_dir: Path, model_config: ModelConfig, train_config: Train
         raise FaceDenoiseError(
             f"--noise-range needs a noise-conditional model; '{model_config.arch}' without a "
             "noise input could not tell the levels apart. Drop --no-noise-input or the range."
+        )
+    if train_config.loss_after_chroma and not model_config.noise_input:
+        raise FaceDenoiseError(
+            f"--loss-after-chroma needs a noise-conditional model; '{model_config.arch}' "
+            "without a noise input gets no chroma stage. Drop --no-noise-input or the option."
         )
     return RunConfig(
         model=model_config,
@@ -277,7 +316,8 @@ def _callbacks(run_dir, config, state, steps_per_epoch, data_dir, hooks):
     callbacks = []
     if settings.noise_range is not None:
         images = clean_images(data_dir, "val", limit=EXTRA_VALIDATION_IMAGES)
-        callbacks.append(LevelValidation(images, EXTRA_VALIDATION_LEVELS, settings.seed))
+        callbacks.append(LevelValidation(images, EXTRA_VALIDATION_LEVELS, settings.seed,
+                                         chroma_filter=settings.loss_after_chroma))
     callbacks += [checkpoint, ProgressForwarder(**hooks)]
     callbacks.append(
         keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard"), write_graph=False)
@@ -375,6 +415,8 @@ def _fit(data_dir, run_dir, config, state, resume, runs_dir, strategy, hooks) ->
     )
     val_data = pairs_dataset(data_dir, "val", settings.batch_size,
                              level=config.noise_factor if conditional else None)
+    if settings.loss_after_chroma:
+        train_data, val_data = with_level_in_target(train_data), with_level_in_target(val_data)
     steps_per_epoch = settings.steps_per_epoch or max(1, train_count // settings.batch_size)
     on_start = hooks.pop("on_start")
     checkpoint, callbacks = _callbacks(run_dir, config, state, steps_per_epoch, data_dir, hooks)

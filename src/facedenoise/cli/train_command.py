@@ -115,6 +115,12 @@ def train(
     clean_fraction: Annotated[
         float, typer.Option(help="With --noise-range: share of images left clean (level 0).")
     ] = TRAIN.clean_fraction,
+    loss_after_chroma: Annotated[
+        bool,
+        typer.Option("--loss-after-chroma",
+                     help="Score the output after the chroma stage that denoise runs (MSE, "
+                     "metrics, validation), so the network may leave fine colour noise to it."),
+    ] = TRAIN.loss_after_chroma,
     flip: Annotated[bool, typer.Option("--flip/--no-flip", help="Random horizontal flips.")] = (
         TRAIN.flip
     ),
@@ -169,9 +175,9 @@ def train(
         schedule=schedule, patience=patience, patch_size=patch_size,
         steps_per_epoch=steps_per_epoch, extra_train=str(extra_train) if extra_train else None,
         init_from=init, noise_factor=noise_factor, noise_range=parse_noise_range(noise_range),
-        clean_fraction=clean_fraction, flip=flip, rotate=rotate, color_jitter=color_jitter,
-        seed=seed, time_limit_minutes=time_limit, mixed_precision=mixed_precision,
-        jit_compile=jit_compile, strategy=strategy,
+        clean_fraction=clean_fraction, loss_after_chroma=loss_after_chroma, flip=flip,
+        rotate=rotate, color_jitter=color_jitter, seed=seed, time_limit_minutes=time_limit,
+        mixed_precision=mixed_precision, jit_compile=jit_compile, strategy=strategy,
     )
     with user_errors():
         _check_before_loading(model_config, train_config, data, resume)
