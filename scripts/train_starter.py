@@ -53,7 +53,12 @@ import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from facedenoise.config import ModelConfig, PrepareConfig, TrainConfig  # noqa: E402
+from facedenoise.config import (  # noqa: E402
+    ModelConfig,
+    PrepareConfig,
+    TrainConfig,
+    load_run_config,
+)
 from facedenoise.dataset import clean_files  # noqa: E402
 from facedenoise.imageio import list_images, quantize, read_image  # noqa: E402
 
@@ -156,13 +161,18 @@ def polish_folder(work: Path) -> Path:
 
 def polish_or_resume(
     work: Path, minutes: float, init: Path | None = None, lr: float = POLISH_LR,
-    loss_after_chroma: bool = False,
+    loss_after_chroma: bool = TrainConfig.loss_after_chroma,
 ) -> Path:
     """Start runs/polish from `init` (default: the main run's best weights), or resume it."""
     from facedenoise.train import train
 
     run_dir = polish_folder(work)
     if (run_dir / "last.keras").is_file():
+        started = load_run_config(run_dir / "config.json").train
+        if started.loss_after_chroma != loss_after_chroma:
+            raise SystemExit(f"{run_dir} was started with loss_after_chroma="
+                             f"{started.loss_after_chroma}: resume it with the same setting, "
+                             "or delete it to polish afresh.")
         return train(None, work / "runs", resume=run_dir)
     # Many epochs, ended by the time limit: the cosine decays with the minutes spent.
     config = replace(

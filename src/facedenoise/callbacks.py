@@ -230,6 +230,7 @@ class LevelValidation(keras.callbacks.Callback):
             levels = np.full((len(noisy), 1), level, np.float32)
             restored = self.model.predict([noisy, levels], batch_size=16, verbose=0)
             if self.chroma_filter:
+                # Here, not at the top: only runs with the option need OpenCV's filter.
                 from facedenoise.inference.chroma import smooth_chroma_batch
 
                 restored = smooth_chroma_batch(np.asarray(restored, np.float32),

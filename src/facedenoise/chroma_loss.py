@@ -24,7 +24,7 @@ def split_target(target):
     return target[..., :3], target[:, 0, 0, 3]
 
 
-def smooth_chroma(rgb, level):
+def smooth_chroma_differentiable(rgb, level):
     """The chroma stage of `facedenoise.inference.chroma.smooth_chroma`, differentiable and
     batched: float (N, H, W, 3) RGB in [0, 1] and one level per image, shape (N,).
 
@@ -49,7 +49,8 @@ def _box_mean(values, radius: int):
     """Mean over (2r+1)^2 windows with mirrored borders (OpenCV's BORDER_REFLECT)."""
     padding = [(0, 0), (radius, radius), (radius, radius), (0, 0)]
     mirrored = ops.pad(values, padding, mode="symmetric")
-    return ops.average_pool(mirrored, 2 * radius + 1, strides=1, padding="valid")
+    return ops.average_pool(mirrored, 2 * radius + 1, strides=1, padding="valid",
+                             data_format="channels_last")
 
 
 def _guided_filter(guide, source, radius: int):

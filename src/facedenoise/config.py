@@ -218,7 +218,8 @@ def check_train_config(config: TrainConfig) -> None:
             )
     if config.loss_after_chroma and config.loss != "mse":
         raise FaceDenoiseError(
-            f"--loss-after-chroma works with --loss mse only, not {config.loss}."
+            f"--loss-after-chroma works with --loss mse only, not {config.loss}: pass "
+            "--loss mse or drop --loss-after-chroma."
         )
     if not 0.0 <= config.clean_fraction < 1.0:
         raise FaceDenoiseError(f"--clean-fraction must lie in [0, 1), not {config.clean_fraction}.")

@@ -28,7 +28,7 @@ from facedenoise.callbacks import (
     RunCheckpoint,
     load_state,
 )
-from facedenoise.chroma_loss import smooth_chroma, split_target
+from facedenoise.chroma_loss import smooth_chroma_differentiable, split_target
 from facedenoise.config import (
     LOSSES,
     RUNS_DIR,
@@ -90,21 +90,21 @@ def charbonnier(y_true, y_pred):
 def mse_after_chroma(target, output):
     """Per-pixel MSE between the clean image and the output after the chroma stage."""
     clean, level = split_target(target)
-    return keras.losses.mean_squared_error(clean, smooth_chroma(output, level))
+    return keras.losses.mean_squared_error(clean, smooth_chroma_differentiable(output, level))
 
 
 @keras.saving.register_keras_serializable(package="facedenoise")
 def psnr_after_chroma(target, output):
     """`psnr` of the output after the chroma stage."""
     clean, level = split_target(target)
-    return psnr(clean, smooth_chroma(output, level))
+    return psnr(clean, smooth_chroma_differentiable(output, level))
 
 
 @keras.saving.register_keras_serializable(package="facedenoise")
 def ssim_after_chroma(target, output):
     """`ssim` of the output after the chroma stage."""
     clean, level = split_target(target)
-    return ssim(clean, smooth_chroma(output, level))
+    return ssim(clean, smooth_chroma_differentiable(output, level))
 
 
 def _loss(name: str):
@@ -416,7 +416,8 @@ def _fit(data_dir, run_dir, config, state, resume, runs_dir, strategy, hooks) ->
     val_data = pairs_dataset(data_dir, "val", settings.batch_size,
                              level=config.noise_factor if conditional else None)
     if settings.loss_after_chroma:
-        train_data, val_data = with_level_in_target(train_data), with_level_in_target(val_data)
+        train_data = with_level_in_target(train_data).prefetch(tf.data.AUTOTUNE)
+        val_data = with_level_in_target(val_data)
     steps_per_epoch = settings.steps_per_epoch or max(1, train_count // settings.batch_size)
     on_start = hooks.pop("on_start")
     checkpoint, callbacks = _callbacks(run_dir, config, state, steps_per_epoch, data_dir, hooks)
