@@ -5,6 +5,8 @@ generalist trained on every noise level from 0 to 0.5.
     python scripts/train_starter.py data --photos /tmp/starter_photos/train
     python scripts/train_starter.py train --hours 8        # start, or resume, the one run
     python scripts/train_starter.py polish --minutes 120 [--init WEIGHTS]   # measure, then
+    python scripts/train_starter.py blend --weights build/starter/runs/polish/last.keras \\
+        --init WEIGHTS --alpha 0.5                          # optional: halfway back
     python scripts/train_starter.py install --run build/starter/runs/polish # -> the package
 
 The packaged weights: `train` stopped after its epoch 3 (its best.keras copied aside), then
@@ -41,6 +43,7 @@ before installing (`tests/test_starter_weights.py`, `benchmarks/bench_user.py`,
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -184,6 +187,35 @@ def polish_or_resume(
     return train(work / "natural", work / "runs", ARCH, config, run_name=run_dir.name)
 
 
+def blend_folder(work: Path) -> Path:
+    return work / "runs" / "blend"
+
+
+def blend(work: Path, weights: Path, init: Path, alpha: float) -> Path:
+    """Write WORK/runs/blend/best.keras = alpha * `weights` + (1 - alpha) * `init`, weight by
+    weight (both one architecture; `weights` a run's file, fine-tuned from `init`), with the
+    config.json of the run that holds `weights` and a blend.json that records the mix.
+
+    A polish from converged weights trades levels against each other (its gains at strong
+    noise cost weak noise); the straight line between the two keeps most of the gains and
+    little of the loss (docs/architecture_experiments.md, "Training through the chroma stage").
+    """
+    from facedenoise.runs import load_model
+
+    if not 0.0 <= alpha <= 1.0:
+        raise SystemExit(f"--alpha must lie in [0, 1], not {alpha}.")
+    tuned, start = load_model(weights), load_model(init)
+    tuned.set_weights([alpha * a + (1 - alpha) * b for a, b in
+                       zip(tuned.get_weights(), start.get_weights(), strict=True)])
+    run_dir = blend_folder(work)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    tuned.save(run_dir / "best.keras")
+    shutil.copyfile(weights.parent / "config.json", run_dir / "config.json")
+    (run_dir / "blend.json").write_text(json.dumps(
+        {"weights": str(weights), "init": str(init), "alpha": alpha}, indent=2) + "\n")
+    return run_dir
+
+
 def install(work: Path, run: Path | None) -> None:
     from facedenoise.runs import load_model
 
@@ -203,7 +235,7 @@ def install(work: Path, run: Path | None) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("stage", choices=("data", "train", "polish", "install"))
+    parser.add_argument("stage", choices=("data", "train", "polish", "blend", "install"))
     parser.add_argument("--photos", type=Path, help="training photos (data stage)")
     parser.add_argument("--work", type=Path, default=Path("build/starter"))
     parser.add_argument("--epochs", type=int, default=48,
@@ -215,11 +247,15 @@ def main() -> None:
                              "the main run, WORK/runs/starter)")
     parser.add_argument("--init", type=Path, default=None,
                         help="polish: the weights to start from (default: the main run's "
-                             "best.keras)")
+                             "best.keras); blend: the weights --weights started from")
     parser.add_argument("--minutes", type=float, default=60.0,
                         help="polish: wall-clock budget (the learning rate decays within it)")
     parser.add_argument("--lr", type=float, default=POLISH_LR,
                         help=f"polish: the starting learning rate (default {POLISH_LR})")
+    parser.add_argument("--weights", type=Path, default=None,
+                        help="blend: the tuned weights (a run's best.keras or last.keras)")
+    parser.add_argument("--alpha", type=float, default=0.5,
+                        help="blend: the share of --weights (the rest is --init's)")
     parser.add_argument("--loss-after-chroma", action="store_true",
                         help="polish: the loss after the chroma stage (TrainConfig)")
     args = parser.parse_args()
@@ -233,6 +269,10 @@ def main() -> None:
         run_dir = polish_or_resume(args.work, args.minutes, args.init, args.lr,
                                    args.loss_after_chroma)
         print(f"run: {run_dir}")
+    elif args.stage == "blend":
+        if args.weights is None or args.init is None:
+            parser.error("blend needs --weights and --init")
+        print(f"run: {blend(args.work, args.weights, args.init, args.alpha)}")
     else:
         install(args.work, args.run)
 
