@@ -210,7 +210,9 @@ def _print(results: dict, levels, args) -> None:
         cells = [name, f"{result['parameters']:,}", f"{result['gmacs']:.2f}",
                  f"{result['images_per_second']:.1f}", str(result["steps"])]
         for level in levels:
-            scores = result["levels" if args.chroma_filter else "levels_network_alone"]
+            # Results measured before the stage existed hold only "levels", the network alone.
+            scores = result["levels"] if args.chroma_filter else result.get(
+                "levels_network_alone", result["levels"])
             score = scores.get(f"{level:g}")
             cells.append("-" if score is None else f"{score['psnr']:.2f} / {score['ssim']:.3f}")
         table.add_row(*cells)
