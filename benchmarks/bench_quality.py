@@ -81,22 +81,21 @@ def train_candidate(name: str, data_dir: Path, runs_dir: Path, args) -> Path:
     return train(data_dir, runs_dir, ModelConfig(**model_fields), config, run_name=name)
 
 
-def score_levels(run_dir: Path, data_dir: Path, levels, limit: int, seed: int,
-                 chroma_filter: bool = True) -> dict:
-    """Mean PSNR/SSIM per level on the first `limit` validation images, oracle level; after
-    the chroma stage when `chroma_filter` and the model takes a level."""
+def score_levels(run_dir: Path, data_dir: Path, levels, limit: int, seed: int):
+    """Mean PSNR/SSIM per level on the first `limit` validation images, oracle level: a pair
+    of dicts, after the chroma stage (as `denoise` runs a model that takes a level; for one
+    that does not, the same scores) and of the network alone, from one prediction."""
     import numpy as np
 
     from facedenoise.data import clean_images
     from facedenoise.inference.chroma import smooth_chroma_batch
-    from facedenoise.metrics import psnr_ssim
     from facedenoise.models import takes_noise_level
     from facedenoise.noise import add_gaussian_noise, noise_rng
     from facedenoise.runs import load_model
 
     model = load_model(run_dir / "best.keras")
     clean = np.stack(clean_images(data_dir, "val", limit))
-    scores = {}
+    with_stage, network_alone = {}, {}
     for level in levels:
         noisy = np.stack([add_gaussian_noise(image, level, noise_rng(seed, f"{index}@{level}"))
                           for index, image in enumerate(clean)])
@@ -104,12 +103,20 @@ def score_levels(run_dir: Path, data_dir: Path, levels, limit: int, seed: int,
         if takes_noise_level(model):
             inputs = [noisy, np.full((len(noisy), 1), level, np.float32)]
         restored = np.clip(model.predict(inputs, batch_size=16, verbose=0), 0, 1)
-        if chroma_filter and takes_noise_level(model):
+        network_alone[f"{level:g}"] = _mean_scores(clean, restored)
+        if takes_noise_level(model):
             restored = smooth_chroma_batch(restored.astype(np.float32), [level] * len(restored))
-        psnr, ssim = psnr_ssim(clean, restored)
-        scores[f"{level:g}"] = {"psnr": float(np.mean(np.minimum(psnr, 100.0))),
-                                "ssim": float(np.mean(ssim))}
-    return scores
+        with_stage[f"{level:g}"] = _mean_scores(clean, restored)
+    return with_stage, network_alone
+
+
+def _mean_scores(clean, restored) -> dict:
+    import numpy as np
+
+    from facedenoise.metrics import psnr_ssim
+
+    psnr, ssim = psnr_ssim(clean, restored)
+    return {"psnr": float(np.mean(np.minimum(psnr, 100.0))), "ssim": float(np.mean(ssim))}
 
 
 def speed(run_dir: Path) -> float:
@@ -173,15 +180,15 @@ def _measure(run_dir, data_dir, levels, args, seconds) -> dict:
 
     model = load_model(run_dir / "best.keras")
     history = read_history(run_dir / "history.csv")
+    with_stage, network_alone = score_levels(run_dir, data_dir, levels, args.limit, args.seed)
     return {
         "parameters": int(model.count_params()),
         "gmacs": count_macs(model, 128) / 1e9,
         "images_per_second": speed(run_dir),
         "steps": len(history) * 50,
         "wall_minutes": seconds / 60,
-        "levels": score_levels(run_dir, data_dir, levels, args.limit, args.seed),
-        "levels_network_alone": score_levels(run_dir, data_dir, levels, args.limit, args.seed,
-                                             chroma_filter=False),
+        "levels": with_stage,
+        "levels_network_alone": network_alone,
     }
 
 
