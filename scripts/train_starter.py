@@ -197,8 +197,9 @@ def blend(work: Path, weights: Path, init: Path, alpha: float) -> Path:
     config.json of the run that holds `weights` and a blend.json that records the mix.
 
     A polish from converged weights trades levels against each other (its gains at strong
-    noise cost weak noise); the straight line between the two keeps most of the gains and
-    little of the loss (docs/architecture_experiments.md, "Training through the chroma stage").
+    noise cost weak noise); part of the way along the straight line between the two keeps a
+    larger share of the gains than of the loss (docs/architecture_experiments.md, "Training
+    through the chroma stage").
     """
     from facedenoise.runs import load_model
 

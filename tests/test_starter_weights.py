@@ -108,7 +108,7 @@ KNOWN_GRID = pytest.mark.xfail(
 # (period 2 at 0.05: 1,818; period 8 at 0.3: 179): they move from one training to the next.
 # The chroma stage (on by default) moves these ratios: period 2 at 0.05 reads 301, and the
 # 8-pixel component at 0.3 doubles to 0.19/255 in the channel mean (energy 70; 21 without
-# it), the guided filter's slope copying a little of the luma pattern into colour.
+# it; why was not measured).
 KNOWN_FOLD_PATTERN = pytest.mark.xfail(strict=True, reason="period-2 pattern, 0.57/255 at 0.1")
 FOLD_PATTERN_AT_LIMIT = pytest.mark.xfail(
     strict=False,  # 136-151 over four noise draws without the chroma stage, 301 with it
