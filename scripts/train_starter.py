@@ -162,28 +162,37 @@ def polish_folder(work: Path) -> Path:
     return work / "runs" / "polish"
 
 
+# The settings a polish resume must repeat: resuming continues the stored run as it started,
+# so a different value would be ignored without this check.
+POLISH_SETTINGS = (
+    "lr", "init_from", "loss_after_chroma", "level_weight_power", "time_limit_minutes")
+
+
 def polish_or_resume(
     work: Path, minutes: float, init: Path | None = None, lr: float = POLISH_LR,
     loss_after_chroma: bool = TrainConfig.loss_after_chroma,
+    level_weight_power: float = TrainConfig.level_weight_power,
 ) -> Path:
     """Start runs/polish from `init` (default: the main run's best weights), or resume it."""
     from facedenoise.train import train
 
     run_dir = polish_folder(work)
-    if (run_dir / "last.keras").is_file():
-        started = load_run_config(run_dir / "config.json").train
-        if started.loss_after_chroma != loss_after_chroma:
-            raise SystemExit(f"{run_dir} was started with loss_after_chroma="
-                             f"{started.loss_after_chroma}: resume it with the same setting, "
-                             "or delete it to polish afresh.")
-        return train(None, work / "runs", resume=run_dir)
     # Many epochs, ended by the time limit: the cosine decays with the minutes spent.
     config = replace(
         train_config(epochs=1000, hours=minutes / 60), lr=lr,
         steps_per_epoch=POLISH_STEPS_PER_EPOCH, extra_train=str(work / "extra"),
         init_from=str(init or run_folder(work) / "best.keras"),
-        loss_after_chroma=loss_after_chroma,
+        loss_after_chroma=loss_after_chroma, level_weight_power=level_weight_power,
     )
+    if (run_dir / "last.keras").is_file():
+        started = load_run_config(run_dir / "config.json").train
+        for name in POLISH_SETTINGS:
+            if getattr(started, name) != getattr(config, name):
+                raise SystemExit(
+                    f"{run_dir} was started with {name}={getattr(started, name)}, not "
+                    f"{getattr(config, name)}: resume it with the same setting, or delete it "
+                    "to polish afresh.")
+        return train(None, work / "runs", resume=run_dir)
     return train(work / "natural", work / "runs", ARCH, config, run_name=run_dir.name)
 
 
@@ -259,6 +268,10 @@ def main() -> None:
                         help="blend: the share of --weights (the rest is --init's)")
     parser.add_argument("--loss-after-chroma", action="store_true",
                         help="polish: the loss after the chroma stage (TrainConfig)")
+    parser.add_argument("--level-weight-power", type=float,
+                        default=TrainConfig.level_weight_power,
+                        help="polish: each image's loss weighs 1/level^POWER (TrainConfig; "
+                             f"default {TrainConfig.level_weight_power:g})")
     args = parser.parse_args()
     if args.stage == "data":
         if args.photos is None:
@@ -268,7 +281,7 @@ def main() -> None:
         print(f"run: {train_or_resume(args.work, args.epochs, args.hours)}")
     elif args.stage == "polish":
         run_dir = polish_or_resume(args.work, args.minutes, args.init, args.lr,
-                                   args.loss_after_chroma)
+                                   args.loss_after_chroma, args.level_weight_power)
         print(f"run: {run_dir}")
     elif args.stage == "blend":
         if args.weights is None or args.init is None:
