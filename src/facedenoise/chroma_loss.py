@@ -16,7 +16,7 @@ import math
 
 from keras import ops
 
-from facedenoise.inference.chroma import GUIDE_EPSILON, LUMA_WEIGHTS, RADIUS_BY_LEVEL
+from facedenoise.chroma_settings import GUIDE_EPSILON, LUMA_WEIGHTS, RADIUS_BY_LEVEL
 
 
 def split_target(target):
