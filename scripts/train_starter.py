@@ -63,6 +63,7 @@ from facedenoise.config import (  # noqa: E402
     load_run_config,
 )
 from facedenoise.dataset import clean_files  # noqa: E402
+from facedenoise.fileio import atomic_path, atomic_write_bytes, atomic_write_text  # noqa: E402
 from facedenoise.imageio import list_images, quantize, read_image  # noqa: E402
 
 TILE = 128
@@ -218,10 +219,10 @@ def blend(work: Path, weights: Path, init: Path, alpha: float) -> Path:
     tuned.set_weights([alpha * a + (1 - alpha) * b for a, b in
                        zip(tuned.get_weights(), start.get_weights(), strict=True)])
     run_dir = blend_folder(work)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    tuned.save(run_dir / "best.keras")
-    shutil.copyfile(weights.parent / "config.json", run_dir / "config.json")
-    (run_dir / "blend.json").write_text(json.dumps(
+    with atomic_path(run_dir / "best.keras") as temp_path:
+        tuned.save(temp_path)
+    atomic_write_bytes(run_dir / "config.json", (weights.parent / "config.json").read_bytes())
+    atomic_write_text(run_dir / "blend.json", json.dumps(
         {"weights": str(weights), "init": str(init), "alpha": alpha}, indent=2) + "\n")
     return run_dir
 
@@ -230,10 +231,10 @@ def install(work: Path, run: Path | None) -> None:
     from facedenoise.runs import load_model
 
     run_dir = run or run_folder(work)
-    WEIGHTS_DIR.mkdir(parents=True, exist_ok=True)
     # Without the optimizer state the file is a third of the size (package data).
-    load_model(run_dir / "best.keras").save(WEIGHTS_DIR / "starter.keras")
-    shutil.copyfile(run_dir / "config.json", WEIGHTS_DIR / "config.json")
+    with atomic_path(WEIGHTS_DIR / "starter.keras") as temp_path:
+        load_model(run_dir / "best.keras").save(temp_path)
+    atomic_write_bytes(WEIGHTS_DIR / "config.json", (run_dir / "config.json").read_bytes())
     subprocess.run(
         [sys.executable, "-m", "facedenoise", "export", "--model",
          str(WEIGHTS_DIR / "starter.keras"), "--format", "onnx", "--out",
