@@ -29,6 +29,8 @@ import _common  # noqa: F401  (quiets TensorFlow before it loads)
 from rich.console import Console
 from rich.table import Table
 
+from facedenoise.fileio import atomic_write_text
+
 GENERALIST = {"noise_range": (0.0, 0.5), "clean_fraction": 0.05}
 SPECIALIST = {"noise_factor": 0.3}
 # name -> (ModelConfig fields, TrainConfig fields)
@@ -168,7 +170,8 @@ def main() -> None:
             continue  # already measured: rerunning the command completes a table
         started = time.monotonic()
         run_dir = train_candidate(name, data_dir, args.out / "runs", args)
-        results[name] = _measure(run_dir, data_dir, levels, args, time.monotonic() - started)
+        results[name] = {"budget": _budget(args),
+                         **_measure(run_dir, data_dir, levels, args, time.monotonic() - started)}
         _save(args.out, results)
     _print(results, levels, args)
 
@@ -198,24 +201,28 @@ def _load(out: Path) -> dict:
 
 
 def _save(out: Path, results: dict) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    atomic_write_text(out / "results.json", json.dumps(results, indent=2) + "\n")
+
+
+def _budget(args) -> str:
+    return (f"{args.cpu_minutes:g} CPU min" if args.cpu_minutes
+            else f"{args.time_limit:g} wall min")
 
 
 def _print(results: dict, levels, args) -> None:
-    budget = (f"{args.cpu_minutes:g} CPU min" if args.cpu_minutes
-              else f"{args.time_limit:g} wall min")
     stage = "with the chroma stage" if args.chroma_filter else "network alone"
-    table = Table(title=f"Equal budget ({budget} each); PSNR dB / SSIM on validation, given "
-                  f"the true level, {stage}")
-    for column in ("candidate", "params", "GMACs", "img/s", "steps",
+    table = Table(title=f"Equal budget; PSNR dB / SSIM on validation, given the true level, "
+                  f"{stage}")
+    for column in ("candidate", "budget", "params", "GMACs", "img/s", "steps",
                    *[f"{level:g}" for level in levels]):
         table.add_column(column, justify="left" if column == "candidate" else "right")
     lines = ["| " + " | ".join(column.header for column in table.columns) + " |",
              "|" + "---|" * len(table.columns)]
     for name, result in results.items():
-        cells = [name, f"{result['parameters']:,}", f"{result['gmacs']:.2f}",
-                 f"{result['images_per_second']:.1f}", str(result["steps"])]
+        # Results stored before the budget was recorded show "-".
+        cells = [name, result.get("budget", "-"), f"{result['parameters']:,}",
+                 f"{result['gmacs']:.2f}", f"{result['images_per_second']:.1f}",
+                 str(result["steps"])]
         for level in levels:
             # Results measured before the stage existed hold only "levels", the network alone.
             scores = result["levels"] if args.chroma_filter else result.get(
@@ -225,7 +232,7 @@ def _print(results: dict, levels, args) -> None:
         table.add_row(*cells)
         lines.append("| " + " | ".join(cells) + " |")
     Console(width=200).print(table)
-    (args.out / "results.md").write_text("\n".join(lines) + "\n")
+    atomic_write_text(args.out / "results.md", "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":
