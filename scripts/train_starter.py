@@ -174,7 +174,8 @@ def polish_or_resume(
     loss_after_chroma: bool = TrainConfig.loss_after_chroma,
     level_weight_power: float = TrainConfig.level_weight_power,
 ) -> Path:
-    """Start runs/polish from `init` (default: the main run's best weights), or resume it."""
+    """Start runs/polish from `init` (default: the main run's best weights), or resume it
+    (SystemExit when a POLISH_SETTINGS value differs from the one it started with)."""
     from facedenoise.train import train
 
     run_dir = polish_folder(work)
