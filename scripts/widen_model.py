@@ -1,0 +1,70 @@
+"""Widen a trained `resunet` without changing what it computes, to polish it at the new width
+(docs/architecture_experiments.md, "Widening the starter"): every old weight is kept, the
+weights from new channels into old ones are zero, and new channels get the builder's own
+initialisation (so the residual blocks' second convolutions start at zero).
+
+    python scripts/widen_model.py src/facedenoise/weights/starter.keras 28 build/wide28.keras
+
+Prints the largest output difference between the two models (0 expected) at three levels.
+"""
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from facedenoise.config import load_run_config
+from facedenoise.models import build_model
+from facedenoise.runs import load_model
+
+
+def new_indices(old: int, new: int, groups: int) -> np.ndarray:
+    """Where the old channels sit among the new ones; `groups` > 1 for a convolution whose
+    output a depth-to-space splits into `groups` sub-pixel positions (position-major)."""
+    if old == new:
+        return np.arange(old)
+    step_old, step_new = old // groups, new // groups
+    return np.concatenate([g * step_new + np.arange(step_old) for g in range(groups)])
+
+
+def widen(old_model, config, width: int, seed: int = 0):
+    """A `width`-wide copy of `old_model` (built from `config`) computing the same output."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    wide = build_model(replace(config, width=width))
+    for layer in wide.layers:
+        if not layer.weights:
+            continue
+        old_layer = old_model.get_layer(layer.name)
+        old_weights, new_weights = old_layer.get_weights(), layer.get_weights()
+        kernel_old, kernel_new = old_weights[0], new_weights[0]
+        groups = 4 if layer.name.endswith("_up") else 1
+        ins = new_indices(kernel_old.shape[2], kernel_new.shape[2], 1)
+        outs = new_indices(kernel_old.shape[3], kernel_new.shape[3], groups)
+        # new inputs into old outputs: zero, so the old channels compute what they did
+        kernel_new[:, :, :, outs] = 0.0
+        kernel_new[:, :, ins[:, None], outs[None, :]] = kernel_old
+        result = [kernel_new]
+        if len(new_weights) > 1:
+            bias = new_weights[1]
+            bias[outs] = old_weights[1]
+            result.append(bias)
+        layer.set_weights(result)
+    return wide
+
+
+if __name__ == "__main__":
+    old_path, width, out = Path(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3])
+    config = load_run_config(old_path.parent / "config.json").model
+    old_model = load_model(old_path)
+    wide = widen(old_model, config, width)
+    rng = np.random.default_rng(1)
+    x = rng.random((4, 96, 80, 3), dtype=np.float32)
+    for level in (0.0, 0.05, 0.3):
+        lv = np.full((4, 1), level, np.float32)
+        before = old_model.predict([x, lv], verbose=0)
+        after = wide.predict([x, lv], verbose=0)
+        print(f"level {level:g}: largest difference {float(np.abs(before - after).max()):.2e}")
+    print(f"params {old_model.count_params():,} -> {wide.count_params():,}")
+    wide.save(out)
