@@ -31,7 +31,10 @@ Stop it at any time (Ctrl-C, or kill): the next `train` resumes from the last ep
 that starts from `--init` (default: the main run's best weights) with a lower learning rate
 decaying to almost nothing within `--minutes` (a run still early in its schedule learns fast
 but its weights jitter at the high rate). It leaves the main run untouched, so `train` can
-go on later; delete runs/polish to polish again from the newer weights.
+go on later; delete runs/polish to polish again from the newer weights. With `--width` it
+first grows `--init` to that width without changing its output (scripts/widen_model.py, into
+WORK/widened/) and polishes the wider network: room to gain at every level at once, where a
+polish at the same width trades weak noise against strong (docs/architecture_experiments.md).
 
 `install` copies the best weights of a run (`--run`, default the main run; without optimizer
 state) and its config.json into the package and exports them to ONNX beside them. Measure
@@ -169,33 +172,55 @@ POLISH_SETTINGS = (
     "lr", "init_from", "loss_after_chroma", "level_weight_power", "time_limit_minutes")
 
 
+def widened_init(work: Path, init: Path, width: int | None) -> tuple[Path, int]:
+    """The weights a polish starts from and their width: `init` itself, or (with a `width`
+    other than its own) `init` grown to `width` without changing its output
+    (scripts/widen_model.py), written once to WORK/widened/<init's stem>_w<width>/ (best.keras
+    and its config.json)."""
+    from widen_model import widen_file
+
+    init_width = load_run_config(init.parent / "config.json").model.width
+    if width is None or width == init_width:
+        return init, init_width
+    widened = work / "widened" / f"{init.stem}_w{width}" / "best.keras"
+    if not widened.is_file():
+        widen_file(init, width, widened)
+    return widened, width
+
+
 def polish_or_resume(
     work: Path, minutes: float, init: Path | None = None, lr: float = POLISH_LR,
     loss_after_chroma: bool = TrainConfig.loss_after_chroma,
     level_weight_power: float = TrainConfig.level_weight_power,
+    width: int | None = None,
 ) -> Path:
-    """Start runs/polish from `init` (default: the main run's best weights), or resume it
-    (SystemExit when a POLISH_SETTINGS value differs from the one it started with)."""
+    """Start runs/polish from `init` (default: the main run's best weights; widened first to
+    `width` when given), or resume it (SystemExit when a POLISH_SETTINGS value or the width
+    differs from the one it started with)."""
     from facedenoise.train import train
 
     run_dir = polish_folder(work)
+    start, start_width = widened_init(work, init or run_folder(work) / "best.keras", width)
     # Many epochs, ended by the time limit: the cosine decays with the minutes spent.
     config = replace(
         train_config(epochs=1000, hours=minutes / 60), lr=lr,
         steps_per_epoch=POLISH_STEPS_PER_EPOCH, extra_train=str(work / "extra"),
-        init_from=str(init or run_folder(work) / "best.keras"),
+        init_from=str(start),
         loss_after_chroma=loss_after_chroma, level_weight_power=level_weight_power,
     )
     if (run_dir / "last.keras").is_file():
-        started = load_run_config(run_dir / "config.json").train
-        for name in POLISH_SETTINGS:
-            if getattr(started, name) != getattr(config, name):
+        started = load_run_config(run_dir / "config.json")
+        settings = [(name, getattr(started.train, name), getattr(config, name))
+                    for name in POLISH_SETTINGS]
+        settings.append(("width", started.model.width, start_width))
+        for name, before, now in settings:
+            if before != now:
                 raise SystemExit(
-                    f"{run_dir} was started with {name}={getattr(started, name)}, not "
-                    f"{getattr(config, name)}: resume it with the same setting, or delete it "
-                    "to polish afresh.")
+                    f"{run_dir} was started with {name}={before}, not {now}: resume it with "
+                    "the same setting, or delete it to polish afresh.")
         return train(None, work / "runs", resume=run_dir)
-    return train(work / "natural", work / "runs", ARCH, config, run_name=run_dir.name)
+    model = replace(ARCH, width=start_width)
+    return train(work / "natural", work / "runs", model, config, run_name=run_dir.name)
 
 
 def blend_folder(work: Path) -> Path:
@@ -270,6 +295,9 @@ def main() -> None:
                         help="blend: the share of --weights (the rest is --init's)")
     parser.add_argument("--loss-after-chroma", action="store_true",
                         help="polish: the loss after the chroma stage (TrainConfig)")
+    parser.add_argument("--width", type=int, default=None,
+                        help="polish: grow --init to this width first, its output unchanged "
+                             "(scripts/widen_model.py; default: --init's own width)")
     parser.add_argument("--level-weight-power", type=float,
                         default=TrainConfig.level_weight_power,
                         help="polish: each image's loss weighs 1/level^POWER (TrainConfig; "
@@ -283,7 +311,8 @@ def main() -> None:
         print(f"run: {train_or_resume(args.work, args.epochs, args.hours)}")
     elif args.stage == "polish":
         run_dir = polish_or_resume(args.work, args.minutes, args.init, args.lr,
-                                   args.loss_after_chroma, args.level_weight_power)
+                                   args.loss_after_chroma, args.level_weight_power,
+                                   args.width)
         print(f"run: {run_dir}")
     elif args.stage == "blend":
         if args.weights is None or args.init is None:

@@ -5,7 +5,9 @@ initialisation (so the residual blocks' second convolutions start at zero).
 
     python scripts/widen_model.py src/facedenoise/weights/starter.keras 28 build/wide28.keras
 
-Prints the largest output difference between the two models (0 expected) at three levels.
+Prints the largest output difference between the two models (0 expected) at three levels,
+and writes nothing when it exceeds MAX_DIFFERENCE. Writes a config.json (the old run's, at
+the new width) beside OUT: keep one widened model per folder.
 """
 import sys
 from dataclasses import replace
@@ -13,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from facedenoise.config import load_run_config
+from facedenoise.config import load_run_config, save_run_config
+from facedenoise.fileio import atomic_path
 from facedenoise.models import build_model
 from facedenoise.runs import load_model
 
@@ -58,22 +61,41 @@ def widen(old_model, config, width: int, seed: int = 0):
     return wide
 
 
-if __name__ == "__main__":
-    old_path, width, out = Path(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3])
-    config = load_run_config(old_path.parent / "config.json").model
+def largest_difference(old_model, wide) -> float:
+    """The largest output difference of the two models on random images at three levels."""
+    rng = np.random.default_rng(1)
+    images = rng.random((4, 96, 80, 3), dtype=np.float32)
+    differences = []
+    for level in (0.0, 0.05, 0.3):
+        levels = np.full((4, 1), level, np.float32)
+        before = old_model.predict([images, levels], verbose=0)
+        differences.append(float(np.abs(before - wide.predict([images, levels], verbose=0)).max()))
+    return max(differences)
+
+
+def widen_file(old_path: Path, width: int, out: Path) -> None:
+    """Write `old_path` (beside its run's config.json) widened to `width` to `out`, with a
+    config.json beside it; SystemExit, writing nothing, when it cannot be done exactly."""
+    run_config = load_run_config(old_path.parent / "config.json")
+    config = run_config.model
     if config.arch != "resunet" or not config.noise_input:
         # other blocks (LayerNorm, depthwise, transposed kernels) need other index maps
         raise SystemExit(f"only a noise-conditional resunet can be widened, not {config.arch}")
     old_model = load_model(old_path)
     wide = widen(old_model, config, width)
-    rng = np.random.default_rng(1)
-    x = rng.random((4, 96, 80, 3), dtype=np.float32)
-    for level in (0.0, 0.05, 0.3):
-        lv = np.full((4, 1), level, np.float32)
-        before = old_model.predict([x, lv], verbose=0)
-        difference = float(np.abs(before - wide.predict([x, lv], verbose=0)).max())
-        print(f"level {level:g}: largest difference {difference:.2e}")
-        if difference > MAX_DIFFERENCE:
-            raise SystemExit(f"the widened model computes something else; {out} not written")
-    print(f"params {old_model.count_params():,} -> {wide.count_params():,}")
-    wide.save(out)
+    difference = largest_difference(old_model, wide)
+    print(f"{old_path} widened {config.width} -> {width}: parameters "
+          f"{old_model.count_params():,} -> {wide.count_params():,}, largest output "
+          f"difference {difference:.2e}")
+    if difference > MAX_DIFFERENCE:
+        raise SystemExit(f"the widened model computes something else; {out} not written")
+    with atomic_path(out) as temp_path:
+        wide.save(temp_path)
+    wide_config = replace(run_config, model=replace(config, width=width))
+    save_run_config(wide_config, out.parent / "config.json")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 4:
+        raise SystemExit(__doc__)
+    widen_file(Path(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3]))
