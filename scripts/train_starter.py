@@ -11,8 +11,10 @@ generalist trained on every noise level from 0 to 0.5.
 
 The packaged weights: `train` stopped after its epoch 3 (its best.keras copied aside), then
 `polish --init` that copy for 120 minutes (stopped after 104); then, on the grown corpus (a
-fresh `data` folder), `polish --init <the first polish's best.keras> --lr 1.5e-4 --minutes 120`,
-then `install --run` that second polish (MODEL_CARD.md).
+fresh `data` folder), `polish --init <the first polish's best.keras> --lr 1.5e-4 --minutes 120`;
+then, in a third work folder, `polish --init <the second polish's best.keras> --width 28
+--lr 7e-5 --minutes 100 --loss-after-chroma`, then `install --run` that third polish
+(MODEL_CARD.md).
 
 `data` cuts the training photos into 128x128 tiles at full, half and quarter scale (at most
 TILES_PER_SCALE per photo and scale, so large photos do not drown small ones), prepares them
