@@ -124,3 +124,19 @@ def test_help_paragraphs_flow_to_the_terminal_width():
     assert result.exit_code == 0
     # Before: "...compared with the Keras model" / "on a real" / "noisy face (max ...".
     assert "on a real noisy face" in result.output
+
+
+def test_train_init_takes_the_width_of_its_weights(tiny_conditional_run, prepared_sample):
+    # The packaged starter is wider than the default resunet: `--init` alone must fine-tune
+    # it, not fail on a shape mismatch. The tiny run is width 4, depth 2.
+    from facedenoise.config import ModelConfig
+    from facedenoise.models import build_model
+
+    expected = build_model(ModelConfig(arch="resunet", width=4, depth=2)).count_params()
+    common = ["train", "--dry-run", "--data", str(prepared_sample), "--depth", "2",
+              "--init", str(tiny_conditional_run)]
+    result = runner.invoke(app, common, terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert f"{expected:,}" in result.output
+    wider = runner.invoke(app, [*common, "--width", "6"], terminal_width=200)
+    assert wider.exit_code == 0 and f"{expected:,}" not in wider.output  # --width still wins

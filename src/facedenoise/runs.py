@@ -124,6 +124,15 @@ def resolve_model(
     return model_file_of(Path(spec))
 
 
+def stored_model_config(path: Path):
+    """The ModelConfig in the config.json beside a model file (a run's or the packaged
+    weights'), or None when there is none."""
+    from facedenoise.config import load_run_config
+
+    config_file = Path(path).parent / "config.json"
+    return load_run_config(config_file).model if config_file.is_file() else None
+
+
 def fast_model_file(path: Path) -> Path:
     """The file to run for inference: the packaged starter's ONNX twin when `path` is the
     packaged .keras and the twin exists (no TensorFlow needed), else `path` itself."""

@@ -43,7 +43,8 @@ def train(
     width: Annotated[
         int | None,
         typer.Option(min=1, help=f"Channels at the first level (default {MODEL.width}; unet "
-                     "and nafunet 32).", show_default=False),
+                     "and nafunet 32; with --init, the width of those weights).",
+                     show_default=False),
     ] = None,
     depth: Annotated[int, typer.Option(min=1, max=6, help="Resolution levels.")] = MODEL.depth,
     blocks_per_level: Annotated[
@@ -180,6 +181,8 @@ def train(
         mixed_precision=mixed_precision, jit_compile=jit_compile, strategy=strategy,
     )
     with user_errors():
+        if init is not None and width is None and resume is None:
+            model_config = _width_of_init(model_config, init, runs)
         _check_before_loading(model_config, train_config, data, resume)
         if dry_run:
             describe_one(model_config)
@@ -269,3 +272,16 @@ def _progress():
 
     with progress:
         yield {"on_start": on_start, "on_batch": on_batch, "on_epoch": on_epoch}, started
+
+
+def _width_of_init(model_config, init: str, runs: Path):
+    """`model_config` at the width of the --init weights when they are the same architecture
+    (the packaged starter is wider than the default), so `--init` alone fine-tunes them."""
+    from dataclasses import replace
+
+    from facedenoise.runs import resolve_model, stored_model_config
+
+    stored = stored_model_config(resolve_model(init, runs))
+    if stored is None or stored.arch != model_config.arch:
+        return model_config
+    return replace(model_config, width=stored.width)
