@@ -17,7 +17,7 @@ import time
 import warnings
 from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, InvalidStateError, ProcessPoolExecutor
 from itertools import islice
 
 from facedenoise.prepare.worker import Context, Examined, Job, examine_batch, set_context
@@ -62,14 +62,35 @@ class ProcessPool:
 
     def stop(self) -> None:
         """End the workers now, abandoning what they run, and wait until they are gone."""
-        terminate = getattr(self._executor, "terminate_workers", None)  # Python >= 3.14
-        if terminate is not None:
-            terminate()
-        else:  # the executor's own table of its processes: no public way before 3.14
-            for process in list((getattr(self._executor, "_processes", None) or {}).values()):
-                with contextlib.suppress(OSError, ValueError):
-                    process.terminate()
-        self._executor.shutdown(wait=True, cancel_futures=True)
+        with _quiet_abandoned_futures():
+            terminate = getattr(self._executor, "terminate_workers", None)  # Python >= 3.14
+            if terminate is not None:
+                terminate()
+            else:  # the executor's own table of its processes: no public way before 3.14
+                for process in list((getattr(self._executor, "_processes", None) or {}).values()):
+                    with contextlib.suppress(OSError, ValueError):
+                        process.terminate()
+            self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+@contextlib.contextmanager
+def _quiet_abandoned_futures():
+    """Silence one known race while the workers are stopped: the executor's manager thread,
+    seeing them terminated, marks every pending future failed, and on Python 3.11 raises
+    InvalidStateError for those already cancelled (by `in_order` or the shutdown), printing a
+    thread traceback after Ctrl-C. Their results were abandoned anyway; other errors pass."""
+    previous = threading.excepthook
+
+    def hook(args) -> None:
+        if args.exc_type is not None and issubclass(args.exc_type, InvalidStateError):
+            return
+        previous(args)
+
+    threading.excepthook = hook
+    try:
+        yield
+    finally:
+        threading.excepthook = previous
 
 
 def start_pool(workers: int, context: Context) -> InProcessPool | ProcessPool:
