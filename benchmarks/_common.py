@@ -21,23 +21,39 @@ def median_rate(run, items_per_call: int, repeats: int = 5, warmup: int = 2) -> 
     return statistics.median(rates)
 
 
-def theoretical_fp32_peak() -> tuple[float, str]:
-    """FLOP/s from core count x clock x FP32 FLOPs per cycle read off /proc/cpuinfo flags.
+def fp32_flops_per_cycle(cpuinfo: str) -> int:
+    """FP32 FLOPs one core can issue per cycle, read off a /proc/cpuinfo text.
 
-    Assumes two FMA pipes of 256 bits (32 FLOP/cycle) for AVX2/AVX-512 parts: right for AMD
-    Zen 3/4 and conservative for CPUs with full 512-bit FMA pipes.
+    64 for AMD Zen 5 (family 26: two FMA pipes of 512 bits); 32 for other AVX2/AVX-512 parts
+    (two FMA pipes of 256 bits: AMD Zen 3/4, and conservative for Intel CPUs with two
+    512-bit FMA pipes); 8 without FMA.
     """
-    cores = os.cpu_count() or 1
-    megahertz, flags = 0.0, ""
+    fields = {}
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())
+    flags = set(fields.get("flags", "").split())
+    if "fma" not in flags:
+        return 8
+    zen5_or_later = (fields.get("vendor_id") == "AuthenticAMD"
+                     and int(fields.get("cpu family", "0")) >= 26)
+    return 64 if zen5_or_later and "avx512f" in flags else 32
+
+
+def theoretical_fp32_peak() -> tuple[float, str]:
+    """FLOP/s from core count x nominal clock x FP32 FLOPs per cycle (/proc/cpuinfo).
+
+    The clock is the one /proc/cpuinfo reports (in a VM, usually the nominal one): a CPU that
+    boosts above it can exceed this "peak"; `measured_matmul_peak` is the practical ceiling.
+    """
+    cores = len(os.sched_getaffinity(0))
     with open("/proc/cpuinfo") as handle:
-        for line in handle:
-            if line.startswith("cpu MHz") and not megahertz:
-                megahertz = float(line.split(":")[1])
-            elif line.startswith("flags") and not flags:
-                flags = line
-    per_cycle = 32 if " fma" in flags else 8
+        cpuinfo = handle.read()
+    megahertz = next(float(line.split(":")[1]) for line in cpuinfo.splitlines()
+                     if line.startswith("cpu MHz"))
+    per_cycle = fp32_flops_per_cycle(cpuinfo)
     peak = cores * megahertz * 1e6 * per_cycle
-    return peak, f"{cores} cores x {megahertz / 1000:.2f} GHz x {per_cycle} FLOP/cycle"
+    return peak, f"{cores} cores x {megahertz / 1000:.2f} GHz (nominal) x {per_cycle} FLOP/cycle"
 
 
 def measured_matmul_peak(size: int = 2048) -> float:
