@@ -135,13 +135,13 @@ def test_noise_level_option_and_verbose(tmp_path, sample_faces, monkeypatch):
     model = _level_model(tmp_path / "level.keras")
     _faces(tmp_path / "in", sample_faces, ["a.png", "b.png"])
     result = _denoise(tmp_path / "in", tmp_path / "out", "--model", model,
-                      "--noise-level", "0.2", "--verbose", "--no-chroma-filter")
+                      "--noise-level", "0.1", "--verbose", "--no-chroma-filter")
     assert result.exit_code == 0, result.output
-    assert result.output.count("noise level 0.200 (given)") == 2
-    assert "Noise level (given): min 0.200, median 0.200, max 0.200" in result.output
+    assert result.output.count("noise level 0.100 (given)") == 2
+    assert "Noise level (given): min 0.100, median 0.100, max 0.100" in result.output
     face = read_image(tmp_path / "in" / "a.png").pixels
-    out = read_image(tmp_path / "out" / "a.png").pixels
-    assert np.abs(out - np.minimum(face + 0.2, 1)).max() <= 0.5 / 255 + 1e-6  # 8-bit rounding
+    out = read_image(tmp_path / "out" / "a.png").pixels  # 0.1: never topped up (see levels)
+    assert np.abs(out - np.minimum(face + 0.1, 1)).max() <= 0.5 / 255 + 1e-6  # 8-bit rounding
 
     monkeypatch.setattr(levels, "_estimator", lambda: lambda pixels: 0.05)
     result = _denoise(tmp_path / "in", tmp_path / "auto", "--model", model)

@@ -381,7 +381,15 @@ def fake_estimates(monkeypatch):
     return seen
 
 
-def test_a_given_level_reaches_the_model(level_model_file, mosaic):
+@pytest.fixture
+def without_top_up(monkeypatch):
+    """Told levels reach the model on the image as it is (no noise topped up first)."""
+    from facedenoise.inference import levels
+
+    monkeypatch.setattr(levels, "TOP_UP_FROM", 1.0)
+
+
+def test_a_given_level_reaches_the_model(level_model_file, mosaic, without_top_up):
     denoiser = Denoiser.load(level_model_file, config=DenoiseConfig(tile=64, tile_overlap=16,
                                                                     chroma_filter=False))
     assert denoiser.takes_noise_level
@@ -403,7 +411,7 @@ def test_auto_estimates_once_per_image_and_tiles_share_it(level_model_file, mosa
     assert np.abs(result.astype(int) - expected).max() <= 1  # 0.07 * 255 = 17.85 rounds
 
 
-def test_the_config_level_is_the_default(level_model_file, mosaic):
+def test_the_config_level_is_the_default(level_model_file, mosaic, without_top_up):
     denoiser = Denoiser.load(level_model_file, config=DenoiseConfig(noise_level=0.2,
                                                                     chroma_filter=False))
     np.testing.assert_allclose(denoiser.denoise_pixels(mosaic), mosaic + 0.2, atol=1e-6)
@@ -421,6 +429,40 @@ def test_batch_levels_per_image(level_model_file, mosaic, fake_estimates):
     assert len(denoiser.denoise_batch(images, 0.3)) == 3
     with pytest.raises(FaceDenoiseError, match="one per image"):
         denoiser.denoise_batch(images, [0.1, 0.2])
+
+
+@pytest.mark.parametrize("told, own, expected", [
+    (0.1, 0.0, 0.0),  # at or below TOP_UP_FROM: never
+    (0.3, 0.3, 0.0),
+    (0.3, 0.24, 0.0),  # the image already carries told / 1.25
+    (0.3, 0.0, 0.24),
+    (0.5, 0.3, 0.264575),  # sqrt(0.4^2 - 0.3^2): variances add (0.4 - 0.3 = 0.1 would not)
+])
+def test_top_up_adds_noise_in_variance_up_to_the_told_level_over_the_ratio(told, own, expected):
+    from facedenoise.inference.levels import top_up_std
+
+    assert top_up_std(told, own) == pytest.approx(expected, abs=1e-6)  # 6 digits given
+
+
+def test_a_level_told_well_above_the_image_noise_is_topped_up_alike_in_every_path(
+    level_model_file, mosaic, monkeypatch
+):
+    # A clean image (estimate 0) told 0.3: noise of 0.3 / 1.25 is added first, seeded per
+    # image row, so whole, tiled and banded runs see the same noisy image.
+    from facedenoise.inference import levels
+
+    monkeypatch.setattr(levels, "_estimator", lambda: lambda pixels: 0.0)
+    expected = levels.add_top_up(mosaic, 0, 0.24) + 0.3
+    assert np.abs(expected - mosaic - 0.3).std() > 0.1  # noise was added
+    for tile in (512, 64):
+        denoiser = Denoiser.load(level_model_file, config=DenoiseConfig(
+            tile=tile, tile_overlap=16, chroma_filter=False))
+        np.testing.assert_allclose(denoiser.denoise_pixels(mosaic, 0.3), expected, atol=1e-6)
+        np.testing.assert_allclose(denoiser.denoise(mosaic, 0.3), np.minimum(expected, 1),
+                                   atol=1e-6)  # denoise returns a clipped image
+        outputs, used = denoiser.denoise_batch([mosaic], 0.3, return_levels=True)
+        np.testing.assert_allclose(outputs[0], expected, atol=1e-6)  # float32 rounding
+        assert used == [0.3]
 
 
 @pytest.mark.parametrize("value", [-0.01, 1.5, float("nan"), float("inf"), "loud", True, [0.1]])

@@ -27,8 +27,9 @@ MODEL_HELP = (
 )
 NOISE_LEVEL_HELP = (
     "Std of the noise on [0, 1] images (0.3 = 76.5/255), or 'auto' to estimate it for each "
-    "image. Higher smooths more, lower keeps more detail. Only for models with a noise-level "
-    "input."
+    "image. Higher smooths more, lower keeps more detail (a level above 0.1 and well above "
+    "the image's own noise is met by adding seeded noise first). Only for models with a "
+    "noise-level input."
 )
 
 

@@ -19,7 +19,13 @@ from facedenoise.errors import FaceDenoiseError
 from facedenoise.imageio import array_from_image, check_max_pixels, image_from_array
 from facedenoise.inference.chroma import smooth_chroma_batch
 from facedenoise.inference.ensemble import check_ensemble, self_ensemble
-from facedenoise.inference.levels import NoiseLevel, check_noise_level, estimate_level
+from facedenoise.inference.levels import (
+    NoiseLevel,
+    add_top_up,
+    check_noise_level,
+    estimate_level,
+    top_up_std,
+)
 from facedenoise.inference.runtimes import KerasRuntime, OnnxRuntime
 from facedenoise.inference.tiling import chunks, denoise_tiled_rows, pad_edges
 
@@ -102,14 +108,29 @@ class Denoiser:
             )
         return level
 
-    def noise_level_for(self, pixels: np.ndarray, noise_level: NoiseLevel = None) -> float | None:
-        """The level one image will use: `noise_level`, else the config's; AUTO is estimated
-        from `pixels` (float32 HxWx3 [0, 1]). None for a model without a noise input."""
+    def level_and_top_up(
+        self, pixels: np.ndarray, noise_level: NoiseLevel = None
+    ) -> tuple[float | None, float]:
+        """(level, top-up) for one image (float32 HxWx3 [0, 1] `pixels`).
+
+        level: `noise_level`, else the config's; AUTO is estimated from `pixels`; None for a
+        model without a noise input. top-up: the std of the noise added to the image before
+        the model sees it when a level is told well above the image's own noise
+        (`levels.top_up_std`; 0 for AUTO).
+        """
         requested = self.config.noise_level if noise_level is None else noise_level
         level = self.check_level(requested)
         if not self.takes_noise_level:
-            return None
-        return estimate_level(pixels) if level == AUTO else float(level)
+            return None, 0.0
+        if level == AUTO:
+            return estimate_level(pixels), 0.0
+        if top_up_std(level, 0.0) == 0:  # no estimate needed
+            return float(level), 0.0
+        try:
+            own = estimate_level(pixels)
+        except FaceDenoiseError:  # too small to estimate: run at the told level as it is
+            return float(level), 0.0
+        return float(level), top_up_std(level, own)
 
     # --- model calls ---
 
@@ -150,7 +171,10 @@ class Denoiser:
         for the config's (AUTO by default). Returns float32 HxWx3.
         """
         pixels = _as_rgb(pixels)
-        level = self.noise_level_for(pixels, noise_level)
+        level, top_up = self.level_and_top_up(pixels, noise_level)
+        return self._denoise_pixels_at(add_top_up(pixels, 0, top_up), level)
+
+    def _denoise_pixels_at(self, pixels: np.ndarray, level: float | None) -> np.ndarray:
         if not self.needs_tiles(pixels.shape):
             return self._predict_whole(pixels[None], [level])[0]
         height, width = pixels.shape[:2]
@@ -191,13 +215,24 @@ class Denoiser:
         """
         images = [_as_rgb(pixels) for pixels in images]
         requested = _per_image(noise_levels, len(images))
-        levels = [self.noise_level_for(p, r) for p, r in zip(images, requested, strict=True)]
+        levels, topped = [], []
+        for pixels, noise_level in zip(images, requested, strict=True):
+            level, top_up = self.level_and_top_up(pixels, noise_level)
+            levels.append(level)
+            topped.append(add_top_up(pixels, 0, top_up))
+        results = self.denoise_batch_at(topped, levels)
+        return (results, levels) if return_levels else results
+
+    def denoise_batch_at(
+        self, images: Sequence[np.ndarray], levels: Sequence[float | None]
+    ) -> list[np.ndarray]:
+        """`denoise_batch` at levels already chosen (`level_and_top_up`, noise topped up):
+        float32 HxWx3 [0, 1] images, one level per image (None for a model without one)."""
         results: list[np.ndarray | None] = [None] * len(images)
         indices_by_size: dict[tuple[int, int], list[int]] = defaultdict(list)
         for index, pixels in enumerate(images):
             if self.needs_tiles(pixels.shape):
-                level = AUTO if levels[index] is None else levels[index]
-                results[index] = self.denoise_pixels(pixels, level)
+                results[index] = self._denoise_pixels_at(pixels, levels[index])
             else:
                 indices_by_size[pixels.shape[:2]].append(index)
         for indices in indices_by_size.values():
@@ -206,7 +241,7 @@ class Denoiser:
                 outputs = self._predict_whole(batch, [levels[index] for index in chunk])
                 for index, output in zip(chunk, outputs, strict=True):
                     results[index] = output
-        return (results, levels) if return_levels else results
+        return results
 
     def denoise(self, array: np.ndarray, noise_level: NoiseLevel = None) -> np.ndarray:
         """Denoise an image array of any size; returns the same shape and sample type.
@@ -230,17 +265,22 @@ class Denoiser:
         """
         if not self.needs_tiles(np.shape(stored)) or min(np.shape(stored)[:2]) < self.multiple:
             image = image_from_array(stored, name, check_range=True)
-            level = self.noise_level_for(image.pixels, noise_level)
-            clean = self.denoise_pixels(image.pixels, AUTO if level is None else level)
+            level, top_up = self.level_and_top_up(image.pixels, noise_level)
+            clean = self._denoise_pixels_at(add_top_up(image.pixels, 0, top_up), level)
             layout = dict(dtype=image.dtype, grey=image.grey, alpha=image.alpha)
             return array_from_image(clean, **layout), level
         return self._denoise_stored_in_bands(stored, noise_level, name)
 
     def _denoise_stored_in_bands(self, stored, noise_level, name):
-        def read_rows(start: int, stop: int) -> np.ndarray:
+        def read_pixels(start: int, stop: int) -> np.ndarray:
             return image_from_array(stored[start:stop], name, check_range=True).pixels
 
-        level = self.noise_level_for(_estimation_sample(read_rows, stored.shape), noise_level)
+        level, top_up = self.level_and_top_up(
+            _estimation_sample(read_pixels, stored.shape), noise_level)
+
+        def read_rows(start: int, stop: int) -> np.ndarray:
+            return add_top_up(read_pixels(start, stop), start, top_up)
+
         first = image_from_array(stored[:1], name)  # the layout: sample type, grey, alpha
         output = None
 

@@ -29,7 +29,7 @@ from facedenoise.imageio import (
     write_stored,
 )
 from facedenoise.inference.denoiser import Denoiser, check_config
-from facedenoise.inference.levels import NoiseLevel, check_noise_level
+from facedenoise.inference.levels import NoiseLevel, add_top_up, check_noise_level
 from facedenoise.inference.planning import Job, plan_jobs
 
 
@@ -186,6 +186,7 @@ _IO_THREADS = max(2, min(8, os.cpu_count() or 2))
 class _Waiting:
     job: Job
     image: LoadedImage
+    pixels: np.ndarray  # the image's, with noise topped up when a level is told well above it
     level: float | None
 
 
@@ -236,12 +237,13 @@ class _Pipeline:
                 self._take_large(job, stored)
                 return
             image = image_from_array(stored, str(job.source))
-            level = self.denoiser.noise_level_for(image.pixels, self.level)
+            level, top_up = self.denoiser.level_and_top_up(image.pixels, self.level)
         except FaceDenoiseError as error:
             self._fail(job, str(error))
             return
         size = image.pixels.shape[:2]
-        self.waiting.setdefault(size, []).append(_Waiting(job, image, level))
+        pixels = add_top_up(image.pixels, 0, top_up)
+        self.waiting.setdefault(size, []).append(_Waiting(job, image, pixels, level))
         if len(self.waiting[size]) >= self.batch_size:
             self._flush(size)
         elif sum(map(len, self.waiting.values())) > _MAX_WAITING_BATCHES * self.batch_size:
@@ -256,10 +258,8 @@ class _Pipeline:
 
     def _flush(self, size: tuple[int, int]) -> None:
         group = self.waiting.pop(size)
-        outputs = self.denoiser.denoise_batch(
-            [entry.image.pixels for entry in group],
-            [AUTO if entry.level is None else entry.level for entry in group],
-        )
+        outputs = self.denoiser.denoise_batch_at(
+            [entry.pixels for entry in group], [entry.level for entry in group])
         for entry, clean in zip(group, outputs, strict=True):
             self._write(entry.job, entry.image, clean, entry.level)
 
