@@ -149,6 +149,22 @@ def test_noise_level_option_and_verbose(tmp_path, sample_faces, monkeypatch):
     assert "Noise level (estimated): min 0.050, median 0.050, max 0.050" in result.output
 
 
+def test_a_level_above_the_training_range_runs_at_its_top_and_says_so(tmp_path, sample_faces):
+    # The starter was trained on 0 to 0.5; told 1 it turned a clean photo into 13.7 dB.
+    _faces(tmp_path / "in", sample_faces, ["a.png"])
+    result = _denoise(tmp_path / "in", tmp_path / "high", "--model", "starter",
+                      "--noise-level", "0.9")
+    assert result.exit_code == 0, result.output
+    assert "--noise-level 0.9 is above the levels this model was trained on (up to 0.5)" in (
+        " ".join(result.output.split()))
+    assert "Noise level (given): min 0.500, median 0.500, max 0.500" in result.output
+    result = _denoise(tmp_path / "in", tmp_path / "top", "--model", "starter",
+                      "--noise-level", "0.5")
+    assert "above the levels" not in result.output
+    high = read_image(tmp_path / "high" / "a.png").pixels
+    np.testing.assert_array_equal(high, read_image(tmp_path / "top" / "a.png").pixels)
+
+
 @pytest.mark.parametrize("value", ["2", "-0.1", "nan", "loud"])
 def test_bad_noise_levels_are_refused_before_loading(tmp_path, sample_faces, value):
     _faces(tmp_path, sample_faces, ["face.png"])

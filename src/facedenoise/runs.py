@@ -124,13 +124,20 @@ def resolve_model(
     return model_file_of(Path(spec))
 
 
-def stored_model_config(path: Path):
-    """The ModelConfig in the config.json beside a model file (a run's or the packaged
+def stored_run_config(path: Path):
+    """The RunConfig in the config.json beside a model file (a run's or the packaged
     weights'), or None when there is none."""
     from facedenoise.config import load_run_config
 
     config_file = Path(path).parent / "config.json"
-    return load_run_config(config_file).model if config_file.is_file() else None
+    return load_run_config(config_file) if config_file.is_file() else None
+
+
+def stored_model_config(path: Path):
+    """The ModelConfig in the config.json beside a model file, or None (see
+    `stored_run_config`)."""
+    config = stored_run_config(path)
+    return None if config is None else config.model
 
 
 def fast_model_file(path: Path) -> Path:

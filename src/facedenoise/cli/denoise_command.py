@@ -28,7 +28,8 @@ MODEL_HELP = (
 NOISE_LEVEL_HELP = (
     "Std of the noise on [0, 1] images (0.3 = 76.5/255), or 'auto' to estimate it for each "
     "image. Higher smooths more, lower keeps more detail (a level above 0.1 and well above "
-    "the image's own noise is met by adding seeded noise first). Only for models with a "
+    "the image's own noise is met by adding seeded noise first; one above the model's "
+    "training range runs at its top, 0.5 for the starter). Only for models with a "
     "noise-level input."
 )
 
@@ -194,6 +195,12 @@ def _progress_bar(runs_dir: Path):
             if denoiser.takes_noise_level and not denoiser.config.chroma_filter:
                 runtime += ", no chroma filter"
             console.print(escape(f"Model: {where} ({runtime})"), soft_wrap=True, highlight=False)
+            level, highest = denoiser.config.noise_level, denoiser.highest_level
+            if isinstance(level, float) and highest is not None and level > highest:
+                console.print(
+                    f"--noise-level {level:g} is above the levels this model was trained on "
+                    f"(up to {highest:g}); it runs at {highest:g}.", style="yellow",
+                    soft_wrap=True, highlight=False)
             set_label("Denoising")
 
         yield on_model, on_progress

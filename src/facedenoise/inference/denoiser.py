@@ -59,7 +59,8 @@ class Denoiser:
     chroma stage).
     """
 
-    def __init__(self, model, config: DenoiseConfig | None = None, source: Path | None = None):
+    def __init__(self, model, config: DenoiseConfig | None = None, source: Path | None = None,
+                 highest_level: float | None = None):
         self.config = config or DenoiseConfig()
         check_config(self.config)
         self.model = model
@@ -68,6 +69,8 @@ class Denoiser:
         self.multiple = self.runtime.multiple
         self.takes_noise_level = self.runtime.takes_noise_level
         self.model_seconds = 0.0
+        # The top of the levels the model was trained on: higher levels run at it.
+        self.highest_level = highest_level
         self.check_level(self.config.noise_level)
 
     @classmethod
@@ -86,13 +89,19 @@ class Denoiser:
         callers written before one default rule existed). Raises FaceDenoiseError when
         nothing usable is found.
         """
-        from facedenoise.runs import fast_model_file, load_model, resolve_model
+        from facedenoise.runs import fast_model_file, load_model, resolve_model, stored_run_config
 
         config = config or DenoiseConfig()
         check_config(config)
         path = fast_model_file(resolve_model(None if model is None else str(model), runs_dir))
         loaded = OnnxRuntime(path) if path.suffix == ".onnx" else load_model(path)
-        return cls(loaded, config=config, source=path)
+        try:
+            stored = stored_run_config(path)
+        except FaceDenoiseError:  # a config.json that is not a run's: no range known
+            stored = None
+        trained = None if stored is None else stored.train.noise_range
+        return cls(loaded, config=config, source=path,
+                   highest_level=None if trained is None else trained[1])
 
     # --- noise levels ---
 
@@ -113,8 +122,9 @@ class Denoiser:
     ) -> tuple[float | None, float]:
         """(level, top-up) for one image (float32 HxWx3 [0, 1] `pixels`).
 
-        level: `noise_level`, else the config's; AUTO is estimated from `pixels`; None for a
-        model without a noise input. top-up: the std of the noise added to the image before
+        level: `noise_level`, else the config's; AUTO is estimated from `pixels`; at most
+        the highest level the model was trained on (`level_for_model`); None for a model
+        without a noise input. top-up: the std of the noise added to the image before
         the model sees it when a level is told well above the image's own noise
         (`levels.top_up_std`; 0 for AUTO).
         """
@@ -123,14 +133,21 @@ class Denoiser:
         if not self.takes_noise_level:
             return None, 0.0
         if level == AUTO:
-            return estimate_level(pixels), 0.0
+            return self.level_for_model(estimate_level(pixels)), 0.0
+        level = self.level_for_model(level)
         if top_up_std(level, 0.0) == 0:  # no estimate needed
-            return float(level), 0.0
+            return level, 0.0
         try:
             own = estimate_level(pixels)
         except FaceDenoiseError:  # too small to estimate: run at the told level as it is
-            return float(level), 0.0
-        return float(level), top_up_std(level, own)
+            return level, 0.0
+        return level, top_up_std(level, own)
+
+    def level_for_model(self, level: float) -> float:
+        """`level`, or the highest level the model was trained on when it is above that (a
+        model extrapolates badly: the starter told 1 on a clean photo gave 13.7 dB)."""
+        level = float(level)
+        return level if self.highest_level is None else min(level, self.highest_level)
 
     # --- model calls ---
 
