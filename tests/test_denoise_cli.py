@@ -57,6 +57,20 @@ def test_folder_with_a_corrupt_file(tmp_path, sample_faces, tiny_run):
     assert sorted(path.name for path in (tmp_path / "out").iterdir()) == ["a.png", "b.png", "d.png"]
 
 
+def test_an_image_too_small_to_estimate_is_named_in_its_failure(tmp_path, sample_faces):
+    _faces(tmp_path / "in", sample_faces, ["a.png"])
+    write_image(tmp_path / "in" / "tiny.png", read_image(sample_faces[0]).pixels[:5, :5])
+    result = _denoise(tmp_path / "in", tmp_path / "out", "--model", "starter")
+    assert result.exit_code == 1
+    output = " ".join(result.output.split())
+    assert f"{tmp_path / 'in' / 'tiny.png'}: Noise estimation needs an image of at least" in (
+        output)
+    assert "Give the noise level instead" in output
+    result = _denoise(tmp_path / "in", tmp_path / "given", "--model", "starter",
+                      "--noise-level", "0.05")
+    assert result.exit_code == 0, result.output  # with a level, any size works
+
+
 def test_glob_and_recursive_inputs_keep_sub_folders(tmp_path, sample_faces, tiny_run, monkeypatch):
     monkeypatch.chdir(tmp_path)
     _faces(tmp_path / "in", sample_faces, ["a.png"])

@@ -107,8 +107,15 @@ class DenoiseSummary:
             ))
         if self.failed:
             lines.append(("failed", f"Failed {len(self.failed)}:"))
-            lines += [("failed", f"  {result.message}") for result in self.failed]
+            lines += [("failed", f"  {_naming(result)}") for result in self.failed]
         return lines
+
+
+def _naming(result: FileResult) -> str:
+    """A failure's message, led by the file's path unless the message names it already
+    (some errors, such as the noise estimate's, are about pixels, not files)."""
+    source = str(result.source)
+    return result.message if source in result.message else f"{source}: {result.message}"
 
 
 def denoise_paths(
