@@ -504,7 +504,7 @@ def test_cli_prints_paths_as_they_are(tree, tmp_path):
     assert missing.exit_code == 1 and "gone [/bold] does not exist" in missing.output
 
 
-@pytest.mark.parametrize("value", ["inf", "nan", "-0.1", "1.5"])
+@pytest.mark.parametrize("value", ["inf", "nan", "-0.1", "1.5", "0"])
 def test_noise_factor_outside_zero_one_is_refused(tmp_path, value):
     result = cli.invoke(app, ["prepare", "--out", str(tmp_path / "data"), "--noise-factor", value])
     assert result.exit_code != 0 and "Traceback" not in result.output

@@ -66,7 +66,8 @@ def prepare(
     noise_factor: Annotated[
         float,
         typer.Option(
-            min=0.0, max=1.0, help="Gaussian noise std on [0, 1] images (0.3 = 76.5/255)."
+            min=0.0, max=1.0,
+            help="Gaussian noise std on [0, 1] images (0.3 = 76.5/255); above 0.",
         ),
     ] = DEFAULTS.noise_factor,
     seed: Annotated[int, typer.Option(help="Seed of the selection, split and noise.")] = (

@@ -306,8 +306,9 @@ def check_config(config: PrepareConfig) -> None:
     if config.size < 1:
         problems.append(f"size must be at least 1, not {config.size}")
     low, high = NOISE_LEVEL_RANGE
-    if not (math.isfinite(config.noise_factor) and low <= config.noise_factor <= high):
-        problems.append(f"noise_factor must be in [{low:g}, {high:g}], not {config.noise_factor}")
+    # Not 0: noisy files equal to the clean ones cannot be evaluated (PSNR is infinite).
+    if not (math.isfinite(config.noise_factor) and low < config.noise_factor <= high):
+        problems.append(f"noise_factor must be in ({low:g}, {high:g}], not {config.noise_factor}")
     if problems:
         raise FaceDenoiseError("Invalid prepare settings: " + "; ".join(problems) + ".")
     check_max_pixels(config.max_pixels)
