@@ -436,6 +436,17 @@ def test_sweep_files_plot_and_html(sweep_report):
     assert "Noise sweep" in page and page.count("data:image/png;base64,") == 3
 
 
+def test_a_run_without_a_sweep_removes_an_earlier_runs_sweep_files(prepared, tiny_run,
+                                                                     tmp_path):
+    out = tmp_path / "report"
+    evaluate(model=tiny_run, data_dir=prepared, out=out, limit=1, baselines="",
+             noise_levels=(0.1,))
+    assert (out / "noise_sweep.png").is_file() and (out / "sweep_per_image.csv").is_file()
+    evaluate(model=tiny_run, data_dir=prepared, out=out, limit=1, baselines="")
+    assert not (out / "noise_sweep.png").exists() and not (out / "sweep_per_image.csv").exists()
+    assert json.loads((out / "metrics.json").read_text())["sweep"] == []
+
+
 def test_sweep_noise_at_0_3_matches_the_fixed_files_statistically(sweep_report):
     """The sweep's 0.3 noise is drawn like prepare's (other seeds): input PSNR within 0.3 dB."""
     fixed = float(np.mean(sweep_report.input.psnr[:3]))

@@ -193,8 +193,12 @@ def write_report(report: Report, examples: list[Example]) -> dict[str, Path]:
     out_dir = Path(report.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     names = ["per_image.csv", "samples.png", "psnr_gain.png", "report.html", "metrics.json"]
+    sweep_names = ["noise_sweep.png", "sweep_per_image.csv"]
     if report.sweep:
-        names += ["noise_sweep.png", "sweep_per_image.csv"]
+        names += sweep_names
+    else:  # an earlier run's sweep would sit beside a metrics.json without one
+        for name in sweep_names:
+            (out_dir / name).unlink(missing_ok=True)
     files = {name: out_dir / name for name in names}
     report.files = files
     write_per_image_csv(report, files["per_image.csv"])
