@@ -79,7 +79,8 @@ def test_neighbouring_ramps_sum_to_one(overlap):
     shared = left[step:] + right[:overlap]
     np.testing.assert_allclose(shared, 1.0, atol=1e-6)
     assert left[0] == 1.0 and right[-1] == 1.0  # image borders are not faded
-    assert right[: overlap // 4].max() == 0.0  # the outer quarter is context only
+    assert right[: overlap // 3].max() == 0.0  # the outer third is context only
+    assert right[overlap // 3] > 0.0
 
 
 @pytest.mark.parametrize(
@@ -575,20 +576,25 @@ def test_memory_grows_with_the_tile_not_the_image():
 
 
 @pytest.mark.slow
-def test_tiles_leave_no_seams_with_the_packaged_model(sample_faces):
+@pytest.mark.parametrize("width, height", [(1000, 1000), (1920, 1080), (1400, 1000)])
+def test_tiles_leave_no_seams_with_the_packaged_model(sample_faces, width, height):
     # Issue 13.9: at the default settings a 1000x1000 photo tiled vs whole differed by up to
-    # 5-10/255 along seams ([0, 480, 496]: uneven overlaps). Evenly spread tiles keep it
-    # within 3/255. The photo: bundled faces in a mosaic with the mission's noise (seeded).
+    # 5-10/255 along seams ([0, 480, 496]: uneven overlaps); evenly spread tiles fixed that
+    # size. With a 32-pixel overlap and its outer quarter as context, 1920x1080 still
+    # differed by 6.3/255 and 1400x1000 by 4.3/255 (the starter's output is off by 3.8/255
+    # 32 pixels from a tile's edge); the default 96 with the outer third: 0.25 and 0.02.
+    # The photo: bundled faces in a mosaic with noise 0.2 (seeded).
     from facedenoise.noise import add_gaussian_noise
 
     faces = [read_image(path).pixels for path in sample_faces]
-    rows = [np.concatenate([faces[(r * 8 + c) % len(faces)] for c in range(8)], axis=1)
-            for r in range(8)]
-    photo = np.concatenate(rows, axis=0)[:1000, :1000]
-    noisy = add_gaussian_noise(photo, 0.3, np.random.default_rng(0))
+    columns = width // 128 + 1
+    rows = [np.concatenate([faces[(r * columns + c) % len(faces)] for c in range(columns)],
+                           axis=1) for r in range(height // 128 + 1)]
+    photo = np.concatenate(rows, axis=0)[:height, :width]
+    noisy = add_gaussian_noise(photo, 0.2, np.random.default_rng(0))
     tiled = Denoiser.load("starter").denoise_pixels(noisy)
-    whole = Denoiser.load("starter", config=DenoiseConfig(tile=1024)).denoise_pixels(noisy)
-    assert np.abs(tiled - whole).max() <= 3 / 255
+    whole = Denoiser.load("starter", config=DenoiseConfig(tile=2048)).denoise_pixels(noisy)
+    assert np.abs(tiled - whole).max() <= 1 / 255  # below one 8-bit level
 
 
 def test_the_python_api_prints_no_tensorflow_start_up_lines(tiny_run, mosaic):

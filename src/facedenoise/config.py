@@ -138,7 +138,9 @@ class DenoiseConfig:
     """How inference runs over photos of any size."""
 
     tile: int = 512  # pixels; images larger than this go through overlapping tiles
-    tile_overlap: int = 32  # pixels
+    # pixels; the starter's output is off by 3.8/255 at 32 pixels from a tile's edge, 0.7 at
+    # 64, 0.03 at 96: with the outer third of each overlap as context, 96 keeps seams < 1/255
+    tile_overlap: int = 96
     batch_size: int = 8
     suffix: str = ".denoised"
     jpeg_quality: int = 95

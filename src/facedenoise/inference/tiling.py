@@ -57,9 +57,9 @@ def blend_weights(tile_length: int, overlap_before: int, overlap_after: int) -> 
     """The 1-D blending window of a tile, float32 of length `tile_length`.
 
     `overlap_before`/`overlap_after`: pixels shared with the previous/next tile (0 at the
-    image border, where the weight stays 1). On each shared side the outer quarter of the
+    image border, where the weight stays 1). On each shared side the outer third of the
     overlap gets weight 0: a U-Net's output is worst at a tile border, so those pixels only
-    give context. The middle half is a raised-cosine ramp; two neighbours compute their
+    give context. The middle third is a raised-cosine ramp; two neighbours compute their
     ramps from the same overlap, so they sum to exactly 1.
     """
     weights = np.ones(tile_length, np.float32)
@@ -76,7 +76,7 @@ def blend_weights(tile_length: int, overlap_before: int, overlap_after: int) -> 
 
 
 def _ramp(overlap: int) -> tuple[int, np.ndarray]:
-    context = overlap // 4
+    context = overlap // 3
     ramp_length = overlap - 2 * context
     phase = (np.arange(ramp_length, dtype=np.float64) + 0.5) / max(ramp_length, 1)
     return context, (0.5 - 0.5 * np.cos(np.pi * phase)).astype(np.float32)
