@@ -106,6 +106,8 @@ def test_alpha_survives_the_command(tmp_path, sample_faces, tiny_run):
         (["{tmp}/missing.png"], "does not exist"),
         (["{face}", "{tmp}/out", "--tile", "64", "--tile-overlap", "64"], "tile-overlap"),
         (["{face}", "{tmp}/out.png", "--model", "{tmp}/nothing.keras"], "does not exist"),
+        # cp would refuse too: a folder named like an image is rarely what was meant
+        (["{face}", "{face}", "{tmp}/result.png"], "looks like an image file"),
     ],
 )
 def test_user_mistakes_are_one_red_line(tmp_path, sample_faces, arguments, message):
@@ -114,6 +116,7 @@ def test_user_mistakes_are_one_red_line(tmp_path, sample_faces, arguments, messa
     result = _denoise(*[argument.format(**values) for argument in arguments])
     assert result.exit_code == 1
     assert message in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "result.png").exists() and not (tmp_path / "out").exists()
 
 
 def test_no_model_anywhere_says_how_to_get_one(tmp_path, sample_faces, monkeypatch):

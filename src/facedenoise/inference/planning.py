@@ -49,6 +49,13 @@ def _output_is_file(inputs: list[str], output: str) -> bool:
                 f"{output} is a file, but with several inputs (or a folder or glob) the last "
                 "path must be a folder."
             )
+        looks_like_a_file = is_image_path(output_path) and not output.endswith(("/", "\\"))
+        if looks_like_a_file and not output_path.is_dir():
+            raise FaceDenoiseError(
+                f"{output} looks like an image file, but with several inputs (or a folder or "
+                "glob) the last path must be a folder; end it with '/' to make a folder of "
+                "that name."
+            )
         return False
     if output_path.is_dir() or output.endswith(("/", "\\")):
         return False
