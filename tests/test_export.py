@@ -141,6 +141,10 @@ def _export(*arguments):
         (["--out", "{tmp}/folder", "--format", "savedmodel", "--force"], "not a SavedModel"),
         (["--out", "{tmp}/m.onnx", "--model", "{tmp}/existing.onnx"], "already onnx"),
         (["--out", "{tmp}/m.onnx", "--model", "{tmp}/missing.keras"], "does not exist"),
+        # an ONNX file named .tflite would be run as neither by denoise --model
+        (["--out", "{tmp}/m.tflite"], "should end in .onnx for --format onnx"),
+        (["--out", "{tmp}/m.onnx", "--format", "tflite"], "should end in .tflite"),
+        (["--out", "{tmp}/m.onnx", "--format", "savedmodel"], "a SavedModel is a folder"),
     ],
 )
 def test_export_mistakes_are_one_red_line(tmp_path, arguments, message, plain_model):

@@ -97,7 +97,20 @@ def check_export_arguments(
     return path
 
 
+# The file extension of each file format: `denoise --model` picks the runtime by it.
+SUFFIXES = {"onnx": ".onnx", "tflite": ".tflite"}
+
+
 def _check_out(out: Path, format: str, force: bool) -> None:
+    suffix = SUFFIXES.get(format)
+    if suffix is not None and out.suffix.lower() != suffix:
+        raise FaceDenoiseError(
+            f"--out {out} should end in {suffix} for --format {format} (tools, and "
+            "'facedenoise denoise --model', tell formats apart by the extension)."
+        )
+    if format == "savedmodel" and out.suffix.lower() in (*SUFFIXES.values(), ".keras"):
+        raise FaceDenoiseError(
+            f"--out {out} is a file name, but a SavedModel is a folder: name a folder.")
     if not out.parent.is_dir():
         raise FaceDenoiseError(f"The folder of --out {out} does not exist; create it first.")
     if not (out.exists() or out.is_symlink()):
