@@ -285,10 +285,18 @@ def test_bad_settings_are_refused_before_anything_is_written(prepared_sample, tm
     assert not (tmp_path / "runs").exists()
 
 
-def test_a_range_needs_a_model_with_a_noise_input(prepared_sample, tmp_path):
-    model = ModelConfig(arch="unet", width=4, depth=2, noise_input=False)
-    with pytest.raises(FaceDenoiseError, match="noise-conditional"):
-        train(prepared_sample, tmp_path / "runs", model, TrainConfig(noise_range=(0.0, 0.5)))
+@pytest.mark.parametrize("model, remedy", [
+    (ModelConfig(arch="unet", width=4, depth=2, noise_input=False), "drop --no-noise-input"),
+    # 'original' has no noise input at all: --no-noise-input was never given
+    (ModelConfig(arch="original", width=4, depth=2), "choose another --arch"),
+])
+@pytest.mark.parametrize("settings", [dict(noise_range=(0.0, 0.5)),
+                                      dict(loss_after_chroma=True)])
+def test_a_range_needs_a_model_with_a_noise_input(prepared_sample, tmp_path, model, remedy,
+                                                  settings):
+    with pytest.raises(FaceDenoiseError, match=f"noise-conditional.*{remedy}"):
+        train(prepared_sample, tmp_path / "runs", model, TrainConfig(**settings))
+    assert not (tmp_path / "runs").exists()
 
 
 @pytest.mark.parametrize(

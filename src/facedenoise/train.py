@@ -216,15 +216,18 @@ def _fresh_config(data_dir: Path, model_config: ModelConfig, train_config: Train
     if model_config.arch in WITHOUT_NOISE_INPUT:
         model_config = replace(model_config, noise_input=False)
     build_model(model_config)  # fail on a bad architecture before creating a folder
+    # 'original' never has a noise input; other architectures only with --no-noise-input.
+    remedy = ("choose another --arch" if model_config.arch in WITHOUT_NOISE_INPUT
+              else "drop --no-noise-input")
     if train_config.noise_range is not None and not model_config.noise_input:
         raise FaceDenoiseError(
             f"--noise-range needs a noise-conditional model; '{model_config.arch}' without a "
-            "noise input could not tell the levels apart. Drop --no-noise-input or the range."
+            f"noise input could not tell the levels apart: {remedy}, or drop the range."
         )
     if train_config.loss_after_chroma and not model_config.noise_input:
         raise FaceDenoiseError(
             f"--loss-after-chroma needs a noise-conditional model; '{model_config.arch}' "
-            "without a noise input gets no chroma stage. Drop --no-noise-input or the option."
+            f"without a noise input gets no chroma stage: {remedy}, or drop the option."
         )
     return RunConfig(
         model=model_config,
