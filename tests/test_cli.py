@@ -140,3 +140,22 @@ def test_train_init_takes_the_width_of_its_weights(tiny_conditional_run, prepare
     assert f"{expected:,}" in result.output
     wider = runner.invoke(app, [*common, "--width", "6"], terminal_width=200)
     assert wider.exit_code == 0 and f"{expected:,}" not in wider.output  # --width still wins
+
+
+def test_options_a_resumed_run_ignores_are_named(tmp_path):
+    # --resume continues with the run's stored settings: a new learning rate or batch size
+    # given beside it was dropped without a word.
+    result = runner.invoke(app, ["train", "--resume", str(tmp_path / "gone"), "--lr", "5",
+                                 "--batch-size", "2", "--epochs", "3"])
+    output = " ".join(result.output.split())
+    assert "ignored: --lr, --batch-size." in output
+    assert "--epochs" not in output.split("ignored:")[1]  # extending a run is allowed
+    assert result.exit_code == 1 and "is not a run folder" in output
+
+
+def test_clean_fraction_without_a_range_is_named_as_ignored(tmp_path):
+    result = runner.invoke(app, ["train", "--clean-fraction", "0.2", "--data", str(tmp_path)])
+    assert "--clean-fraction applies only with --noise-range; ignored." in (
+        " ".join(result.output.split()))
+    plain = runner.invoke(app, ["train", "--data", str(tmp_path)])
+    assert "ignored" not in plain.output

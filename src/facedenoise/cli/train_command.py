@@ -30,6 +30,7 @@ def parse_noise_range(text: str | None) -> tuple[float, float] | None:
 
 
 def train(
+    ctx: typer.Context,
     data: Annotated[
         Path | None,
         typer.Option(help=f"Prepared dataset (see facedenoise prepare). Default: {DATA_DIR}, "
@@ -180,6 +181,8 @@ def train(
         rotate=rotate, color_jitter=color_jitter, seed=seed, time_limit_minutes=time_limit,
         mixed_precision=mixed_precision, jit_compile=jit_compile, strategy=strategy,
     )
+    for warning in _ignored_options(ctx, resume, noise_range):
+        error_console.print(f"[yellow]{escape(warning)}[/]", highlight=False, soft_wrap=True)
     with user_errors():
         if init is not None and width is None and resume is None:
             model_config = _width_of_init(model_config, init, runs)
@@ -204,6 +207,27 @@ def train(
                                     soft_wrap=True)
                 raise typer.Exit(130) from None
     console.print(f"[green]Run saved to[/] {escape(str(run_dir))}", soft_wrap=True)
+
+
+# What --resume still takes from the command line; every other setting is the run's own.
+_RESUME_OPTIONS = {"resume", "epochs", "runs", "data", "dry_run"}
+
+
+def _ignored_options(ctx: typer.Context, resume, noise_range) -> list[str]:
+    """Warnings for options given on the command line that this run will not use."""
+    # By name: typer vendors click's ParameterSource enum (typer._click) from 0.2x on.
+    given = [name for name in ctx.params
+             if getattr(ctx.get_parameter_source(name), "name", None) == "COMMANDLINE"]
+    warnings = []
+    if resume is not None:
+        ignored = [f"--{name.replace('_', '-')}" for name in given
+                   if name not in _RESUME_OPTIONS]
+        if ignored:
+            warnings.append(f"--resume continues the run with its stored settings; ignored: "
+                            f"{', '.join(ignored)}.")
+    elif noise_range is None and "clean_fraction" in given:
+        warnings.append("--clean-fraction applies only with --noise-range; ignored.")
+    return warnings
 
 
 def _check_before_loading(model_config, train_config, data, resume) -> None:
