@@ -34,6 +34,7 @@ import numpy as np
 from facedenoise.config import MAX_FILE_BYTES, MAX_PIXELS
 from facedenoise.errors import FaceDenoiseError
 from facedenoise.fileio import atomic_write_bytes
+from facedenoise.icc import embed_icc_profile
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")
 _EIGHT_BIT_ONLY = (".jpg", ".jpeg", ".webp", ".bmp")
@@ -672,20 +673,25 @@ def _match_depth(alpha: np.ndarray, dtype) -> np.ndarray:
     return quantize(alpha.astype(np.float32) / _scale_of(alpha), str(np.dtype(dtype)))
 
 
-def write_image(path: Path, pixels: np.ndarray, **options) -> None:
+def write_image(path: Path, pixels: np.ndarray, *, icc_profile: bytes | None = None,
+                **options) -> None:
     """Encode `pixels` (float [0, 1] RGB) by the path's extension and write it atomically.
 
-    Keyword options are those of `encode_image`.
+    Keyword options are those of `encode_image`; `icc_profile` is embedded in PNG and JPEG
+    files (`facedenoise.icc`).
     """
     path = Path(path)
-    atomic_write_bytes(path, encode_image(pixels, path.suffix, **options))
+    encoded = encode_image(pixels, path.suffix, **options)
+    atomic_write_bytes(path, embed_icc_profile(encoded, path.suffix, icc_profile))
 
 
-def write_stored(path: Path, stored: np.ndarray, *, jpeg_quality: int = 95) -> None:
+def write_stored(path: Path, stored: np.ndarray, *, jpeg_quality: int = 95,
+                 icc_profile: bytes | None = None) -> None:
     """Encode a stored-layout array (`encode_stored`) by the path's extension and write it
-    atomically."""
+    atomically, with `icc_profile` as `write_image`."""
     path = Path(path)
-    atomic_write_bytes(path, encode_stored(stored, path.suffix, jpeg_quality=jpeg_quality))
+    encoded = encode_stored(stored, path.suffix, jpeg_quality=jpeg_quality)
+    atomic_write_bytes(path, embed_icc_profile(encoded, path.suffix, icc_profile))
 
 
 def is_image_path(path: Path) -> bool:

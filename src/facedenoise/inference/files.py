@@ -21,6 +21,7 @@ import numpy as np
 
 from facedenoise.config import AUTO, RUNS_DIR, DenoiseConfig
 from facedenoise.errors import FaceDenoiseError
+from facedenoise.icc import read_icc_profile
 from facedenoise.imageio import (
     LoadedImage,
     image_from_array,
@@ -195,6 +196,7 @@ class _Waiting:
     image: LoadedImage
     pixels: np.ndarray  # the image's, with noise topped up when a level is told well above it
     level: float | None
+    profile: bytes | None  # the input file's ICC profile, for the output
 
 
 class _Pipeline:
@@ -239,9 +241,9 @@ class _Pipeline:
 
     def _take(self, job: Job, read: Future) -> None:
         try:
-            stored = read.result()
+            stored, profile = read.result()
             if self.denoiser.needs_tiles(stored.shape):
-                self._take_large(job, stored)
+                self._take_large(job, stored, profile)
                 return
             image = image_from_array(stored, str(job.source))
             level, top_up = self.denoiser.level_and_top_up(image.pixels, self.level)
@@ -250,16 +252,16 @@ class _Pipeline:
             return
         size = image.pixels.shape[:2]
         pixels = add_top_up(image.pixels, 0, top_up)
-        self.waiting.setdefault(size, []).append(_Waiting(job, image, pixels, level))
+        self.waiting.setdefault(size, []).append(_Waiting(job, image, pixels, level, profile))
         if len(self.waiting[size]) >= self.batch_size:
             self._flush(size)
         elif sum(map(len, self.waiting.values())) > _MAX_WAITING_BATCHES * self.batch_size:
             self._flush(max(self.waiting, key=lambda key: len(self.waiting[key])))
 
-    def _take_large(self, job: Job, stored: np.ndarray) -> None:
+    def _take_large(self, job: Job, stored: np.ndarray, profile: bytes | None) -> None:
         # Written from the stored layout: no float copy of a large photo on the way out.
         clean, level = self.denoiser.denoise_stored(stored, self.level, str(job.source))
-        options = dict(jpeg_quality=self.config.jpeg_quality)
+        options = dict(jpeg_quality=self.config.jpeg_quality, icc_profile=profile)
         write = self.pool.submit(_write_file, job.target, clean, options, write_stored)
         self.writes.append((self._result(job, level), write))
 
@@ -268,17 +270,18 @@ class _Pipeline:
         outputs = self.denoiser.denoise_batch_at(
             [entry.pixels for entry in group], [entry.level for entry in group])
         for entry, clean in zip(group, outputs, strict=True):
-            self._write(entry.job, entry.image, clean, entry.level)
+            self._write(entry, clean)
 
-    def _write(self, job: Job, image: LoadedImage, clean: np.ndarray, level) -> None:
+    def _write(self, entry: _Waiting, clean: np.ndarray) -> None:
         options = dict(
-            dtype=image.dtype,
-            grey=image.grey,
-            alpha=image.alpha,
+            dtype=entry.image.dtype,
+            grey=entry.image.grey,
+            alpha=entry.image.alpha,
             jpeg_quality=self.config.jpeg_quality,
+            icc_profile=entry.profile,
         )
-        self.writes.append((self._result(job, level),
-                            self.pool.submit(_write_file, job.target, clean, options)))
+        self.writes.append((self._result(entry.job, entry.level),
+                            self.pool.submit(_write_file, entry.job.target, clean, options)))
 
     def _result(self, job: Job, level: float | None) -> FileResult:
         estimated = level is not None and self.level == AUTO
@@ -305,10 +308,11 @@ class _Pipeline:
             self.on_progress(len(self.summary.done) + len(self.summary.failed), self.total)
 
 
-def _read(path: Path, max_pixels: int) -> np.ndarray:
-    """The stored array of an image file; its declared size is checked against `max_pixels`
-    before it is decoded (ImageError, a FaceDenoiseError, names the file and the limit)."""
-    return read_stored(path, max_pixels=max_pixels)
+def _read(path: Path, max_pixels: int) -> tuple[np.ndarray, bytes | None]:
+    """The stored array of an image file, and its ICC profile (None without one); its
+    declared size is checked against `max_pixels` before it is decoded (ImageError, a
+    FaceDenoiseError, names the file and the limit)."""
+    return read_stored(path, max_pixels=max_pixels), read_icc_profile(path)
 
 
 def _write_file(target: Path, clean: np.ndarray, options: dict, writer=write_image) -> None:
