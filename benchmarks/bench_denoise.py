@@ -163,8 +163,8 @@ def fp32_share_12mp(model_seconds: float) -> float:
 
     model = load_model(packaged_weights())
     config, multiple = DenoiseConfig(), network_multiple(model)
-    rows = plan_axis(3000, config.tile, config.tile_overlap, multiple)
-    columns = plan_axis(4000, config.tile, config.tile_overlap, multiple)
+    rows = plan_axis(3000, config.tile, config.overlap, multiple)
+    columns = plan_axis(4000, config.tile, config.overlap, multiple)
     flops = 2 * count_macs(model, rows.tile) * len(rows.starts) * len(columns.starts)
     peak, _ = theoretical_fp32_peak()
     return flops / model_seconds / peak
@@ -274,7 +274,7 @@ def main() -> None:
         peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
         console.print(
             f"One {width}x{height} photo, tiles of {config.tile} overlapping by "
-            f"{config.tile_overlap}: {seconds:.1f} s ({model_seconds:.1f} s in the model); "
+            f"{config.overlap}: {seconds:.1f} s ({model_seconds:.1f} s in the model); "
             f"peak memory of this process {peak_gib:.2f} GiB."
         )
 

@@ -76,7 +76,11 @@ def _identity_denoiser(run, chroma_filter: bool):
     return denoiser
 
 
-def test_the_denoiser_applies_it_after_the_model_when_asked(tiny_conditional_run, tiny_run):
+def test_the_denoiser_applies_it_after_the_model_when_asked(tiny_conditional_run, tiny_run,
+                                                           monkeypatch):
+    from facedenoise.inference import levels
+
+    monkeypatch.setattr(levels, "TOP_UP_FROM", 1.0)  # the image as it is reaches the model
     image = _colour_noise((40, 44))
     filtered = _identity_denoiser(tiny_conditional_run, True)
     plain = _identity_denoiser(tiny_conditional_run, False)

@@ -235,6 +235,17 @@ def test_bad_tile_settings_are_user_errors(denoiser):
         Denoiser(denoiser.model, DenoiseConfig(tile=64, tile_overlap=64))
 
 
+@pytest.mark.parametrize("tile, tile_overlap, overlap", [
+    (512, None, 96), (1024, None, 96),
+    (256, None, 64), (64, None, 16),  # a small tile alone is not an error: a quarter of it
+    (64, 8, 8), (512, 0, 0),  # given, it is used as given
+])
+def test_the_default_overlap_follows_the_tile(denoiser, tile, tile_overlap, overlap):
+    config = DenoiseConfig(tile=tile, tile_overlap=tile_overlap)
+    assert config.overlap == overlap
+    Denoiser(denoiser.model, config)  # accepted
+
+
 # --- Files ------------------------------------------------------------------------------------
 
 

@@ -133,14 +133,18 @@ class TrainConfig:
     strategy: str = "auto"  # auto | none | mirrored
 
 
+# The starter's output is off by 3.8/255 32 pixels from a tile's edge, 0.7 at 64, 0.03 at 96:
+# with the outer third of each overlap as context, 96 keeps seams below 1/255.
+DEFAULT_TILE_OVERLAP = 96
+
+
 @dataclass(frozen=True)
 class DenoiseConfig:
     """How inference runs over photos of any size."""
 
     tile: int = 512  # pixels; images larger than this go through overlapping tiles
-    # pixels; the starter's output is off by 3.8/255 at 32 pixels from a tile's edge, 0.7 at
-    # 64, 0.03 at 96: with the outer third of each overlap as context, 96 keeps seams < 1/255
-    tile_overlap: int = 96
+    # pixels; None: DEFAULT_TILE_OVERLAP, at most a quarter of the tile (`overlap`)
+    tile_overlap: int | None = None
     batch_size: int = 8
     suffix: str = ".denoised"
     jpeg_quality: int = 95
@@ -154,6 +158,13 @@ class DenoiseConfig:
     # noise level (off below 0.03): +0.1 to +1.7 dB on held-out faces and photos from 0.05 to
     # 0.5 for the packaged weights (docs/architecture_experiments.md, "The chroma stage").
     chroma_filter: bool = True
+
+    @property
+    def overlap(self) -> int:
+        """The tile overlap in pixels: `tile_overlap`, or the default for this tile."""
+        if self.tile_overlap is not None:
+            return self.tile_overlap
+        return min(DEFAULT_TILE_OVERLAP, self.tile // 4)
 
 
 @dataclass(frozen=True)

@@ -58,8 +58,9 @@ TileOption = Annotated[
                  "side) go through overlapping square tiles of this side."),
 ]
 OverlapOption = Annotated[
-    int, typer.Option(min=0, metavar="PIXELS",
-                      help="Overlap between tiles, in pixels (blended smoothly).")
+    int | None, typer.Option(min=0, metavar="PIXELS", show_default=False,
+                             help="Overlap between tiles, in pixels (blended smoothly). "
+                             "Default: 96, at most a quarter of --tile.")
 ]
 EnsembleOption = Annotated[
     int,

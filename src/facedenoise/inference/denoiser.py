@@ -38,10 +38,10 @@ def check_config(config: DenoiseConfig) -> None:
     """Raise FaceDenoiseError for tile, batch, size or noise-level settings that cannot work."""
     if config.tile < 1 or config.batch_size < 1:
         raise FaceDenoiseError("--tile and --batch-size must be at least 1.")
-    if not 0 <= config.tile_overlap < config.tile:
+    if not 0 <= config.overlap < config.tile:
         raise FaceDenoiseError(
             f"--tile-overlap must lie in [0, {config.tile}) for --tile {config.tile}; "
-            "an overlap of a sixteenth to a quarter of the tile is plenty."
+            "the default is 96 pixels, at most a quarter of the tile."
         )
     check_max_pixels(config.max_pixels)
     check_noise_level(config.noise_level)
@@ -211,7 +211,7 @@ class Denoiser:
             lambda batch: self._predict(batch, [level] * len(batch)),
             write_rows,
             tile=self.config.tile,
-            tile_overlap=self.config.tile_overlap,
+            tile_overlap=self.config.overlap,
             multiple=self.multiple,
             batch_size=self.config.batch_size,
         )
