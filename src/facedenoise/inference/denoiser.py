@@ -117,6 +117,10 @@ class Denoiser:
             )
         return level
 
+    def noise_level_for(self, pixels: np.ndarray, noise_level: NoiseLevel = None) -> float | None:
+        """The level one image will use (see `level_and_top_up`; kept for callers of 0.2)."""
+        return self.level_and_top_up(pixels, noise_level)[0]
+
     def level_and_top_up(
         self, pixels: np.ndarray, noise_level: NoiseLevel = None
     ) -> tuple[float | None, float]:
