@@ -159,3 +159,11 @@ def test_clean_fraction_without_a_range_is_named_as_ignored(tmp_path):
         " ".join(result.output.split()))
     plain = runner.invoke(app, ["train", "--data", str(tmp_path)])
     assert "ignored" not in plain.output
+
+
+def test_dry_run_refuses_settings_the_model_cannot_use(tmp_path):
+    # --dry-run said nothing about these; the real run refused them after loading TensorFlow.
+    result = runner.invoke(app, ["train", "--arch", "original", "--loss-after-chroma",
+                                 "--dry-run", "--data", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "needs a noise-conditional model" in " ".join(result.output.split())

@@ -182,6 +182,26 @@ class EvaluateConfig:
     chroma_filter: bool = DenoiseConfig.chroma_filter  # as in `denoise --no-chroma-filter`
 
 
+def check_training_fits_model(model: ModelConfig, train: TrainConfig) -> None:
+    """Raise FaceDenoiseError for training settings that need a noise input the model lacks
+    (a range of levels; the loss after the chroma stage)."""
+    if model.noise_input:
+        return
+    # 'original' never has a noise input; other architectures only with --no-noise-input.
+    never = ARCHITECTURE_DEFAULTS.get(model.arch, {}).get("noise_input") is False
+    remedy = "choose another --arch" if never else "drop --no-noise-input"
+    if train.noise_range is not None:
+        raise FaceDenoiseError(
+            f"--noise-range needs a noise-conditional model; '{model.arch}' without a noise "
+            f"input could not tell the levels apart: {remedy}, or drop the range."
+        )
+    if train.loss_after_chroma:
+        raise FaceDenoiseError(
+            f"--loss-after-chroma needs a noise-conditional model; '{model.arch}' without a "
+            f"noise input gets no chroma stage: {remedy}, or drop the option."
+        )
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """Everything stored in a run's `config.json`."""

@@ -38,6 +38,7 @@ from facedenoise.config import (
     TrainConfig,
     check_model_config,
     check_train_config,
+    check_training_fits_model,
     load_run_config,
     save_run_config,
 )
@@ -216,19 +217,7 @@ def _fresh_config(data_dir: Path, model_config: ModelConfig, train_config: Train
     if model_config.arch in WITHOUT_NOISE_INPUT:
         model_config = replace(model_config, noise_input=False)
     build_model(model_config)  # fail on a bad architecture before creating a folder
-    # 'original' never has a noise input; other architectures only with --no-noise-input.
-    remedy = ("choose another --arch" if model_config.arch in WITHOUT_NOISE_INPUT
-              else "drop --no-noise-input")
-    if train_config.noise_range is not None and not model_config.noise_input:
-        raise FaceDenoiseError(
-            f"--noise-range needs a noise-conditional model; '{model_config.arch}' without a "
-            f"noise input could not tell the levels apart: {remedy}, or drop the range."
-        )
-    if train_config.loss_after_chroma and not model_config.noise_input:
-        raise FaceDenoiseError(
-            f"--loss-after-chroma needs a noise-conditional model; '{model_config.arch}' "
-            f"without a noise input gets no chroma stage: {remedy}, or drop the option."
-        )
+    check_training_fits_model(model_config, train_config)
     return RunConfig(
         model=model_config,
         train=_use_accelerator_defaults(train_config),

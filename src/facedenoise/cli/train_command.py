@@ -238,10 +238,15 @@ def _check_before_loading(model_config, train_config, data, resume) -> None:
         if not Path(resume).is_dir():
             raise FaceDenoiseError(f"--resume {resume} is not a run folder.")
         return
-    from facedenoise.config import check_model_config, check_train_config
+    from facedenoise.config import (
+        check_model_config,
+        check_train_config,
+        check_training_fits_model,
+    )
 
     check_model_config(model_config)
     check_train_config(train_config)
+    check_training_fits_model(model_config, train_config)
     folder = Path(data if data is not None else DATA_DIR)
     if not (folder / "manifest.json").is_file():
         raise FaceDenoiseError(
