@@ -122,6 +122,21 @@ def test_deterministic_and_leaves_its_input_alone(faces):
     assert isinstance(first, float)
 
 
+@pytest.mark.parametrize("level", [0.1, 0.3])
+@pytest.mark.parametrize("bar_value", [0.0, 1.0])
+def test_bars_added_after_the_noise_do_not_hide_it(faces, level, bar_value):
+    # Letterbox bars, scan margins, cut-out backgrounds: exact constants. With 32-pixel bars
+    # on a 512x512 mosaic (a quarter of its blocks) the estimate read 0.000 at 0.3.
+    names = sorted(faces)
+    mosaic = np.concatenate([np.concatenate([faces[names[(4 * row + column) % len(names)]]
+                                             for column in range(4)], axis=1)
+                             for row in range(4)], axis=0)
+    noisy = noisy_8bit(mosaic, level, "bars")
+    noisy[:64] = bar_value
+    noisy[-64:] = bar_value
+    assert abs(estimate_noise_level(noisy) - level) <= tolerance(level)
+
+
 def test_flat_and_saturated_images_read_zero():
     for value in (0.0, 0.4, 1.0):
         assert estimate_noise_level(np.full((40, 40, 3), value, np.float32)) == 0.0

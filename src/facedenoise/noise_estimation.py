@@ -58,6 +58,9 @@ _START_RATIO = 0.63
 _LUMINANCE_RATIO = 3.0
 _LUMINANCE_MARGIN = 0.02
 _MIN_BLOCKS = 8  # fewer weak-texture blocks than this: keep the previous estimate
+# Block energy below this is an exactly constant block (float rounding only): one 8-bit step
+# of noise in a block already gives about 1e-6.
+_CONSTANT_ENERGY = 1e-10
 _MAX_ITERATIONS = 12
 _BISECTIONS = 24  # halvings of [0, 1]: a level to 6e-8
 _TOLERANCE = 1e-5  # level change at which the weak-texture iteration stops
@@ -92,14 +95,21 @@ def estimate_noise_level(pixels: np.ndarray) -> float:
     tiles = _grey_if_equal(_sample_tiles(_checked(pixels)))
     stats = [_TileStatistics(tile) for tile in tiles]
     blocks = _Blocks(stats)
-    level = _level_from(stats, blocks, np.ones(blocks.laplacian.size, bool))
-    if stats[0].opponent_count == 1:
+    # A block of one exact value holds no noise at any level (even clipped noise is that
+    # flat with odds of 2^-64), only bars, margins and cut-out backgrounds added after the
+    # noise: they would hold the level at 0 once they pass the start's tenth percentile.
+    informative = (blocks.laplacian > _CONSTANT_ENERGY) | (blocks.gradient > _CONSTANT_ENERGY)
+    if not informative.any():
+        return 0.0
+    level = _level_from(stats, blocks, informative)
+    luminance_blocks = informative & (blocks.channel == 0)
+    if stats[0].opponent_count == 1 or not luminance_blocks.any():
         return level
     # JPEG's 4:2:0 chroma subsampling (and cameras' chroma smoothing) leave the noise in the
     # luminance only: the colour differences then look clean and pull the joint level to
     # about 0. Luminance read alone well above the joint level is that case; on clean photos
     # luminance texture alone reads at most 0.021 above it (measured).
-    luminance = _level_from(stats, blocks, blocks.channel == 0)
+    luminance = _level_from(stats, blocks, luminance_blocks)
     if luminance > _LUMINANCE_RATIO * level + _LUMINANCE_MARGIN:
         return luminance
     return level
