@@ -10,8 +10,8 @@ from PIL import Image, ImageCms
 from typer.testing import CliRunner
 
 from facedenoise.cli import app
-from facedenoise.icc import embed_icc_profile, read_icc_profile
-from facedenoise.imageio import decode_image, encode_image, read_image
+from facedenoise.icc import embed_icc_profile
+from facedenoise.imageio import decode_image, encode_image, icc_profile_of, read_image
 
 runner = CliRunner()
 
@@ -19,6 +19,17 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def profile() -> bytes:
     return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+
+
+def read_icc_profile(path) -> bytes | None:
+    return icc_profile_of(path.read_bytes())
+
+
+def _fake_profile(space: bytes, size: int, seed: int) -> bytes:
+    """Random bytes with an ICC header's colour space field (bytes 16-20) set."""
+    data = bytearray(np.random.default_rng(seed).integers(0, 256, size, np.uint8).tobytes())
+    data[16:20] = space
+    return bytes(data)
 
 
 def _with_profile(path, pixels, profile):
@@ -30,10 +41,26 @@ def _with_profile(path, pixels, profile):
 def test_an_embedded_profile_reads_back_and_leaves_the_pixels(sample_faces, extension, size):
     pixels = read_image(sample_faces[0]).pixels
     encoded = encode_image(pixels, extension, dtype="uint8")
-    fake = bytes(np.random.default_rng(size).integers(0, 256, size, np.uint8))
+    fake = _fake_profile(b"RGB ", size, seed=size)
     with_profile = embed_icc_profile(encoded, extension, fake)
     assert Image.open(io.BytesIO(with_profile)).info["icc_profile"] == fake
     np.testing.assert_array_equal(decode_image(with_profile).pixels, decode_image(encoded).pixels)
+
+
+@pytest.mark.parametrize("extension", [".png", ".jpg"])
+def test_only_a_profile_of_the_outputs_colour_space_is_written(sample_faces, extension):
+    # A CMYK JPEG comes back as RGB; grey with alpha is written as RGBA: their profiles would
+    # mislabel the output (libpng rejects a GRAY profile in an RGB PNG).
+    colour = encode_image(read_image(sample_faces[0]).pixels, extension, dtype="uint8")
+    grey = encode_image(read_image(sample_faces[0]).pixels, extension, dtype="uint8", grey=True)
+    for encoded, space, kept in [(colour, b"RGB ", True), (colour, b"GRAY", False),
+                                 (colour, b"CMYK", False), (grey, b"GRAY", True),
+                                 (grey, b"RGB ", False)]:
+        fake = _fake_profile(space, 3000, seed=1)
+        with_profile = embed_icc_profile(encoded, extension, fake)
+        assert (with_profile != encoded) == kept, space
+        if kept:
+            assert Image.open(io.BytesIO(with_profile)).info["icc_profile"] == fake
 
 
 def test_formats_without_profiles_and_no_profile_are_left_alone(sample_faces, profile):

@@ -2,47 +2,43 @@
 
 Pixels are denoised as stored, so the output's colours mean what the input's meant only if the
 output carries the same profile: a Display P3 or Adobe RGB photo written without its profile
-is shown as sRGB, less saturated. OpenCV reads and writes pixels only, so the profile is read
-with Pillow (from the file's header) and written into OpenCV's encoded bytes: a PNG `iCCP`
-chunk after `IHDR`, JPEG `APP2 ICC_PROFILE` segments after `APP0`. Other output formats are
-written without one.
+is shown as sRGB, less saturated. OpenCV writes pixels only, so the profile (read with the
+pixels, `imageio.read_stored_with_profile`) goes into OpenCV's encoded bytes: a PNG `iCCP`
+chunk after `IHDR`, JPEG `APP2 ICC_PROFILE` segments after `APP0`. Only a profile of the
+output's colour space is written (an RGB profile into a colour file, a grey one into a grey
+file): a CMYK JPEG comes back RGB, and grey with alpha is written as RGBA. Other output
+formats are written without one.
 """
 
 from __future__ import annotations
 
 import struct
 import zlib
-from pathlib import Path
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_GREY_TYPES = (0, 4)  # IHDR colour types: grey, grey + alpha (2 and 6 are colour)
 _JPEG_ICC_TAG = b"ICC_PROFILE\x00"
 _JPEG_SEGMENT_DATA = 65_535 - 2 - len(_JPEG_ICC_TAG) - 2  # length field, tag, index, count
-FORMATS_WITH_PROFILES = (".png", ".jpg", ".jpeg")
-
-
-def read_icc_profile(path: Path) -> bytes | None:
-    """The ICC profile embedded in an image file, or None (none, or unreadable: the pixels'
-    reader reports a broken file). Reads the header only."""
-    from facedenoise.imageio import _pil
-
-    try:
-        with _pil().open(path) as image:
-            profile = image.info.get("icc_profile")
-    except Exception:  # noqa: BLE001 - Pillow raises many types for odd files
-        return None
-    return bytes(profile) if profile else None
+# Start-of-frame markers (C4, C8 and CC are other segments).
+_JPEG_FRAMES = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 
 
 def embed_icc_profile(encoded: bytes, extension: str, profile: bytes | None) -> bytes:
-    """`encoded` (a PNG or JPEG as OpenCV writes them) with `profile` embedded; other formats,
-    and a None profile, come back unchanged."""
-    if not profile:
+    """`encoded` (a PNG or JPEG as OpenCV writes them) with `profile` embedded when it is of
+    the file's colour space (bytes 16-20 of the profile: 'RGB ' or 'GRAY'); other formats,
+    other profiles and a None profile leave it unchanged."""
+    if not profile or len(profile) < 20:
         return encoded
     extension = extension.lower()
+    space = profile[16:20]
     if extension == ".png" and encoded.startswith(_PNG_SIGNATURE) and encoded[12:16] == b"IHDR":
-        return _png_with_profile(encoded, profile)
+        grey = encoded[25] in _PNG_GREY_TYPES
+        if space == (b"GRAY" if grey else b"RGB "):
+            return _png_with_profile(encoded, profile)
     if extension in (".jpg", ".jpeg") and encoded.startswith(b"\xff\xd8"):
-        return _jpeg_with_profile(encoded, profile)
+        components = _jpeg_components(encoded)
+        if (space, components) in ((b"GRAY", 1), (b"RGB ", 3)):
+            return _jpeg_with_profile(encoded, profile)
     return encoded
 
 
@@ -52,6 +48,21 @@ def _png_with_profile(encoded: bytes, profile: bytes) -> bytes:
     chunk = (struct.pack(">I", len(body)) + b"iCCP" + body
              + struct.pack(">I", zlib.crc32(b"iCCP" + body)))
     return encoded[:ihdr_end] + chunk + encoded[ihdr_end:]
+
+
+def _jpeg_components(encoded: bytes) -> int | None:
+    """The number of colour components in a JPEG's frame header, or None if none is found
+    before the image data."""
+    position = 2
+    while position + 4 <= len(encoded) and encoded[position] == 0xFF:
+        marker = encoded[position + 1]
+        if marker == 0xDA:  # start of scan: no frame header before it
+            return None
+        length = struct.unpack(">H", encoded[position + 2 : position + 4])[0]
+        if marker in _JPEG_FRAMES and position + 10 <= len(encoded):
+            return encoded[position + 9]  # length, precision, height, width, components
+        position += 2 + length
+    return None
 
 
 def _jpeg_with_profile(encoded: bytes, profile: bytes) -> bytes:

@@ -562,6 +562,27 @@ def read_stored(
     return decode_stored(read_file_bytes(path, max_bytes), str(path), max_pixels=max_pixels)
 
 
+def read_stored_with_profile(
+    path: Path, *, max_pixels: int = MAX_PIXELS, max_bytes: int = MAX_FILE_BYTES
+) -> tuple[np.ndarray, bytes | None]:
+    """`read_stored`, and the file's embedded ICC colour profile (None without one), from one
+    read of the file."""
+    path = Path(path)
+    data = read_file_bytes(path, max_bytes)
+    return decode_stored(data, str(path), max_pixels=max_pixels), icc_profile_of(data)
+
+
+def icc_profile_of(data: bytes) -> bytes | None:
+    """The ICC profile embedded in encoded image bytes, or None (none, or one Pillow cannot
+    read: the profile is optional, and `decode_stored` reports a broken file)."""
+    try:
+        with _pil().open(io.BytesIO(data)) as image:
+            profile = image.info.get("icc_profile")
+    except Exception:  # noqa: BLE001 - Pillow raises many types for odd headers
+        return None
+    return bytes(profile) if profile else None
+
+
 def decode_image(data: bytes, name: str = "image", *, max_pixels: int = MAX_PIXELS) -> LoadedImage:
     """Decode encoded bytes into a LoadedImage (see its docstring for value ranges)."""
     return image_from_array(decode_stored(data, name, max_pixels=max_pixels), name)

@@ -21,11 +21,10 @@ import numpy as np
 
 from facedenoise.config import AUTO, RUNS_DIR, DenoiseConfig
 from facedenoise.errors import FaceDenoiseError
-from facedenoise.icc import read_icc_profile
 from facedenoise.imageio import (
     LoadedImage,
     image_from_array,
-    read_stored,
+    read_stored_with_profile,
     write_image,
     write_stored,
 )
@@ -309,10 +308,10 @@ class _Pipeline:
 
 
 def _read(path: Path, max_pixels: int) -> tuple[np.ndarray, bytes | None]:
-    """The stored array of an image file, and its ICC profile (None without one); its
-    declared size is checked against `max_pixels` before it is decoded (ImageError, a
+    """The stored array of an image file and its ICC profile (None without one); its declared
+    size is checked against `max_pixels` before it is decoded (ImageError, a
     FaceDenoiseError, names the file and the limit)."""
-    return read_stored(path, max_pixels=max_pixels), read_icc_profile(path)
+    return read_stored_with_profile(path, max_pixels=max_pixels)
 
 
 def _write_file(target: Path, clean: np.ndarray, options: dict, writer=write_image) -> None:
