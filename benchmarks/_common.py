@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import statistics
 import time
@@ -24,9 +25,10 @@ def median_rate(run, items_per_call: int, repeats: int = 5, warmup: int = 2) -> 
 def fp32_flops_per_cycle(cpuinfo: str) -> int:
     """FP32 FLOPs one core can issue per cycle, read off a /proc/cpuinfo text.
 
-    64 for AMD Zen 5 (family 26: two FMA pipes of 512 bits); 32 for other AVX2/AVX-512 parts
-    (two FMA pipes of 256 bits: AMD Zen 3/4, and conservative for Intel CPUs with two
-    512-bit FMA pipes); 8 without FMA.
+    64 for AMD Zen 5 server and desktop parts (family 26, models 0x00-0x1F and 0x40-0x4F: two
+    FMA pipes of 512 bits); 32 for other AVX2/AVX-512 parts (two FMA pipes of 256 bits: AMD
+    Zen 3/4 and mobile Zen 5, and conservative for Intel CPUs with two 512-bit FMA pipes);
+    8 without FMA.
     """
     fields = {}
     for line in cpuinfo.splitlines():
@@ -35,25 +37,29 @@ def fp32_flops_per_cycle(cpuinfo: str) -> int:
     flags = set(fields.get("flags", "").split())
     if "fma" not in flags:
         return 8
-    zen5_or_later = (fields.get("vendor_id") == "AuthenticAMD"
-                     and int(fields.get("cpu family", "0")) >= 26)
-    return 64 if zen5_or_later and "avx512f" in flags else 32
+    model = int(fields.get("model", "0"))
+    full_width_zen5 = (fields.get("vendor_id") == "AuthenticAMD"
+                       and int(fields.get("cpu family", "0")) == 26
+                       and (model < 0x20 or 0x40 <= model < 0x50))
+    return 64 if full_width_zen5 and "avx512f" in flags else 32
 
 
 def theoretical_fp32_peak() -> tuple[float, str]:
     """FLOP/s from core count x nominal clock x FP32 FLOPs per cycle (/proc/cpuinfo).
 
-    The clock is the one /proc/cpuinfo reports (in a VM, usually the nominal one): a CPU that
-    boosts above it can exceed this "peak"; `measured_matmul_peak` is the practical ceiling.
+    The clock is the one /proc/cpuinfo reports (in a VM usually the nominal one, on bare metal
+    the current one; NaN when it reports none): a CPU that boosts above it can exceed this
+    "peak"; `measured_matmul_peak` is the practical ceiling.
     """
     cores = len(os.sched_getaffinity(0))
     with open("/proc/cpuinfo") as handle:
         cpuinfo = handle.read()
-    megahertz = next(float(line.split(":")[1]) for line in cpuinfo.splitlines()
-                     if line.startswith("cpu MHz"))
+    megahertz = next((float(line.split(":")[1]) for line in cpuinfo.splitlines()
+                      if line.startswith("cpu MHz")), math.nan)  # absent on some ARM kernels
     per_cycle = fp32_flops_per_cycle(cpuinfo)
     peak = cores * megahertz * 1e6 * per_cycle
-    return peak, f"{cores} cores x {megahertz / 1000:.2f} GHz (nominal) x {per_cycle} FLOP/cycle"
+    clock = f"{megahertz / 1000:.2f} GHz (as reported)"
+    return peak, f"{cores} cores x {clock} x {per_cycle} FLOP/cycle"
 
 
 def measured_matmul_peak(size: int = 2048) -> float:

@@ -40,8 +40,10 @@ def _correlated(clean: np.ndarray, std: float, rng: np.random.Generator) -> np.n
 def _jpeg(pixels: np.ndarray) -> np.ndarray:
     from facedenoise.imageio import quantize
 
-    _, data = cv2.imencode(".jpg", quantize(pixels), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
-    return cv2.imdecode(data, cv2.IMREAD_UNCHANGED).astype(np.float32) / 255
+    bgr = cv2.cvtColor(quantize(pixels), cv2.COLOR_RGB2BGR)  # OpenCV's channel order
+    _, data = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+    return cv2.cvtColor(cv2.imdecode(data, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB).astype(
+        np.float32) / 255
 
 
 def conditions():

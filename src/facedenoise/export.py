@@ -103,7 +103,7 @@ SUFFIXES = {"onnx": ".onnx", "tflite": ".tflite"}
 
 def _check_out(out: Path, format: str, force: bool) -> None:
     suffix = SUFFIXES.get(format)
-    if suffix is not None and out.suffix.lower() != suffix:
+    if suffix is not None and out.suffix != suffix:  # lower case, as denoise --model reads
         raise FaceDenoiseError(
             f"--out {out} should end in {suffix} for --format {format} (tools, and "
             "'facedenoise denoise --model', tell formats apart by the extension)."

@@ -14,8 +14,8 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from facedenoise.cli.common import console, progress_bar, user_errors
-from facedenoise.config import RUNS_DIR, DenoiseConfig
+from facedenoise.cli.common import console, error_console, progress_bar, user_errors
+from facedenoise.config import DEFAULT_TILE_OVERLAP, RUNS_DIR, DenoiseConfig
 
 DEFAULTS = DenoiseConfig()
 _PROGRESS_FROM = 4  # images; fewer finish before a bar would be worth reading
@@ -60,7 +60,7 @@ TileOption = Annotated[
 OverlapOption = Annotated[
     int | None, typer.Option(min=0, metavar="PIXELS", show_default=False,
                              help="Overlap between tiles, in pixels (blended smoothly). "
-                             "Default: 96, at most a quarter of --tile.")
+                             f"Default: {DEFAULT_TILE_OVERLAP}, at most a quarter of --tile.")
 ]
 EnsembleOption = Annotated[
     int,
@@ -198,7 +198,7 @@ def _progress_bar(runs_dir: Path):
             console.print(escape(f"Model: {where} ({runtime})"), soft_wrap=True, highlight=False)
             level, highest = denoiser.config.noise_level, denoiser.highest_level
             if isinstance(level, float) and highest is not None and level > highest:
-                console.print(
+                error_console.print(
                     f"--noise-level {level:g} is above the levels this model was trained on "
                     f"(up to {highest:g}); it runs at {highest:g}.", style="yellow",
                     soft_wrap=True, highlight=False)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from facedenoise.config import AUTO, RUNS_DIR, DenoiseConfig
+from facedenoise.config import AUTO, DEFAULT_TILE_OVERLAP, RUNS_DIR, DenoiseConfig
 from facedenoise.errors import FaceDenoiseError
 from facedenoise.imageio import array_from_image, check_max_pixels, image_from_array
 from facedenoise.inference.chroma import smooth_chroma_batch
@@ -41,7 +41,7 @@ def check_config(config: DenoiseConfig) -> None:
     if not 0 <= config.overlap < config.tile:
         raise FaceDenoiseError(
             f"--tile-overlap must lie in [0, {config.tile}) for --tile {config.tile}; "
-            "the default is 96 pixels, at most a quarter of the tile."
+            f"the default is {DEFAULT_TILE_OVERLAP} pixels, at most a quarter of the tile."
         )
     check_max_pixels(config.max_pixels)
     check_noise_level(config.noise_level)

@@ -86,9 +86,10 @@ def add_top_up(rows: np.ndarray, first_row: int, std: float) -> np.ndarray:
     row gets the same noise however the image is cut into tiles or bands."""
     if std == 0:
         return rows
-    noise = np.stack([
-        np.random.default_rng((TOP_UP_SEED, first_row + index)).standard_normal(
-            rows.shape[1:], np.float32)
-        for index in range(len(rows))
-    ])
-    return np.clip(rows + np.float32(std) * noise, 0, 1)
+    topped = np.empty(rows.shape, np.float32)  # filled in place: one image-sized array
+    for index in range(len(rows)):
+        rng = np.random.default_rng((TOP_UP_SEED, first_row + index))
+        rng.standard_normal(rows.shape[1:], np.float32, out=topped[index])
+    topped *= np.float32(std)
+    topped += rows
+    return np.clip(topped, 0, 1, out=topped)
