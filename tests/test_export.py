@@ -266,3 +266,25 @@ def test_mistakes_are_answered_before_anything_heavy_loads(arguments, tmp_path):
     result = _run_cli_reporting_tensorflow(arguments, tmp_path)
     assert result.returncode in (1, 2) and "error:" in result.stderr
     assert "IMPORTED False False" in result.stdout
+
+
+def test_an_exported_onnx_file_keeps_the_training_range(conditional_model, tmp_path):
+    # The clamp to the levels a model was trained on reads the run's config.json; an .onnx
+    # file exported elsewhere carries the top of the range in its metadata instead.
+    import shutil
+
+    from facedenoise.config import ModelConfig, RunConfig, TrainConfig, save_run_config
+    from facedenoise.export import export_model
+    from facedenoise.inference import Denoiser
+
+    run = tmp_path / "run"
+    run.mkdir()
+    shutil.copy(conditional_model, run / "best.keras")
+    save_run_config(RunConfig(model=ModelConfig(arch="resunet", width=4, depth=2),
+                              train=TrainConfig(noise_range=(0.0, 0.4))), run / "config.json")
+    (tmp_path / "elsewhere").mkdir()
+    out = tmp_path / "elsewhere" / "model.onnx"
+    export_model(run / "best.keras", format="onnx", out=out)
+    assert Denoiser.load(out).highest_level == 0.4
+    assert Denoiser.load(run / "best.keras").highest_level == 0.4
+    assert Denoiser.load(conditional_model).highest_level is None  # no config, no range

@@ -223,8 +223,14 @@ def _write_onnx(keras_model, path: Path, opset: int, source: Path) -> None:
     import tf2onnx
 
     from facedenoise import __version__
-    from facedenoise.inference.runtimes import MULTIPLE_KEY, NOISE_INPUT_KEY, network_multiple
+    from facedenoise.inference.runtimes import (
+        HIGHEST_LEVEL_KEY,
+        MULTIPLE_KEY,
+        NOISE_INPUT_KEY,
+        network_multiple,
+    )
     from facedenoise.models import takes_noise_level
+    from facedenoise.runs import stored_run_config
 
     function = export_function(keras_model)
     with _quiet_stderr(), _conversion_errors("ONNX"):
@@ -238,6 +244,9 @@ def _write_onnx(keras_model, path: Path, opset: int, source: Path) -> None:
         "facedenoise.source": source.name,
         "facedenoise.value_range": "float32 RGB in [0, 1]; noise_level: noise std in [0, 1]",
     }
+    stored = stored_run_config(source)  # the run's config.json beside the .keras, if any
+    if stored is not None and stored.train.noise_range is not None:
+        metadata[HIGHEST_LEVEL_KEY] = repr(float(stored.train.noise_range[1]))
     onnx.helper.set_model_props(proto, metadata)
     onnx.save(proto, str(path))
 

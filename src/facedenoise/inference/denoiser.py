@@ -100,8 +100,9 @@ class Denoiser:
         except FaceDenoiseError:  # a config.json that is not a run's: no range known
             stored = None
         trained = None if stored is None else stored.train.noise_range
-        return cls(loaded, config=config, source=path,
-                   highest_level=None if trained is None else trained[1])
+        # Else an exported .onnx file carries it in its metadata (facedenoise export).
+        highest = getattr(loaded, "highest_level", None) if trained is None else trained[1]
+        return cls(loaded, config=config, source=path, highest_level=highest)
 
     # --- noise levels ---
 

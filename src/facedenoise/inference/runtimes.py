@@ -20,6 +20,8 @@ from facedenoise.errors import FaceDenoiseError
 
 # Metadata keys written into exported ONNX files (see facedenoise.export).
 MULTIPLE_KEY = "facedenoise.multiple"
+# The top of the noise levels the model was trained on (absent: unknown).
+HIGHEST_LEVEL_KEY = "facedenoise.highest_level"
 NOISE_INPUT_KEY = "facedenoise.noise_input"
 
 
@@ -80,6 +82,8 @@ class OnnxRuntime:
         self._check_signature(inputs)
         self.takes_noise_level = len(inputs) == 2
         self.multiple = int(metadata.get(MULTIPLE_KEY, "1"))
+        highest = metadata.get(HIGHEST_LEVEL_KEY)
+        self.highest_level = None if highest is None else float(highest)
         self._input_names = [node.name for node in inputs]
 
     def _check_signature(self, inputs) -> None:
