@@ -167,3 +167,16 @@ def test_dry_run_refuses_settings_the_model_cannot_use(tmp_path):
                                  "--dry-run", "--data", str(tmp_path)])
     assert result.exit_code == 1
     assert "needs a noise-conditional model" in " ".join(result.output.split())
+
+
+def test_dry_run_of_a_resume_describes_the_runs_model(tiny_run):
+    # The run's stored model (a tiny one), not the command line's default architecture.
+    from facedenoise.config import load_run_config
+    from facedenoise.models import build_model
+
+    stored = load_run_config(tiny_run / "config.json").model
+    result = runner.invoke(app, ["train", "--resume", str(tiny_run), "--dry-run"],
+                           terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert f"{build_model(stored).count_params():,}" in result.output
+    assert f"│ {stored.arch} " in result.output

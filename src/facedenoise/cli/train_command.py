@@ -188,6 +188,10 @@ def train(
             model_config = _width_of_init(model_config, init, runs)
         _check_before_loading(model_config, train_config, data, resume)
         if dry_run:
+            if resume is not None:  # the run's own model, not the command line's
+                from facedenoise.config import load_run_config
+
+                model_config = load_run_config(Path(resume) / "config.json").model
             describe_one(model_config)
             return
         quiet_tensorflow()
