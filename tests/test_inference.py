@@ -423,6 +423,19 @@ def test_auto_estimates_once_per_image_and_tiles_share_it(level_model_file, mosa
     assert np.abs(result.astype(int) - expected).max() <= 1  # 0.07 * 255 = 17.85 rounds
 
 
+def test_large_arrays_are_estimated_from_the_same_pixels_on_every_path(level_model_file,
+                                                                        fake_estimates):
+    # Above 4 megapixels the banded path (denoise, the CLI) estimates from a centre band; the
+    # whole-array paths (denoise_pixels, denoise_batch) read the same band, so a letterboxed
+    # frame gets one level whichever path it takes.
+    denoiser = Denoiser.load(level_model_file, config=DenoiseConfig(chroma_filter=False))
+    large = np.zeros((2100, 2000, 3), np.float32)
+    for level_of in (denoiser.noise_level_for,
+                     lambda pixels: denoiser.denoise_batch([pixels], return_levels=True)[1][0]):
+        assert level_of(large) == 0.07
+    assert fake_estimates[0] == fake_estimates[1] == (1024, 2000, 3)
+
+
 def test_the_config_level_is_the_default(level_model_file, mosaic, without_top_up):
     denoiser = Denoiser.load(level_model_file, config=DenoiseConfig(noise_level=0.2,
                                                                     chroma_filter=False))

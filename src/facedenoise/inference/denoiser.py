@@ -137,13 +137,15 @@ class Denoiser:
         level = self.check_level(requested)
         if not self.takes_noise_level:
             return None, 0.0
+        # The same pixels as the banded path of large arrays reads (`_estimation_sample`).
+        sample = _estimation_sample(lambda start, stop: pixels[start:stop], pixels.shape)
         if level == AUTO:
-            return self.level_for_model(estimate_level(pixels)), 0.0
+            return self.level_for_model(estimate_level(sample)), 0.0
         level = self.level_for_model(level)
         if top_up_std(level, 0.0) == 0:  # no estimate needed
             return level, 0.0
         try:
-            own = estimate_level(pixels)
+            own = estimate_level(sample)
         except FaceDenoiseError:  # too small to estimate: run at the told level as it is
             return level, 0.0
         return level, top_up_std(level, own)
