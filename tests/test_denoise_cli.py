@@ -167,7 +167,7 @@ def test_noise_level_option_and_verbose(tmp_path, sample_faces, monkeypatch):
 
 
 def test_a_level_above_the_training_range_runs_at_its_top_and_says_so(tmp_path, sample_faces):
-    # The starter was trained on 0 to 0.5; told 1 it returned clean faces at 12-14 dB.
+    # The starter was trained on 0 to 0.5; told 1 it returned clean faces at 12-15 dB.
     _faces(tmp_path / "in", sample_faces, ["a.png"])
     result = _denoise(tmp_path / "in", tmp_path / "high", "--model", "starter",
                       "--noise-level", "0.9")

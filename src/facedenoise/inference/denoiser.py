@@ -152,7 +152,7 @@ class Denoiser:
 
     def level_for_model(self, level: float) -> float:
         """`level`, or the highest level the model was trained on when it is above that (a
-        model extrapolates badly: told 1, the starter returned clean faces at 12-14 dB)."""
+        model extrapolates badly: told 1, the starter returned clean faces at 12-15 dB)."""
         level = float(level)
         return level if self.highest_level is None else min(level, self.highest_level)
 
