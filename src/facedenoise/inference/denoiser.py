@@ -150,6 +150,14 @@ class Denoiser:
             return level, 0.0
         return level, top_up_std(level, own)
 
+    def pixels_and_level(
+        self, pixels: np.ndarray, noise_level: NoiseLevel = None
+    ) -> tuple[np.ndarray, float | None]:
+        """What the model gets for one image: `pixels` with the top-up added (the same array
+        when there is none) and the level (`level_and_top_up`)."""
+        level, top_up = self.level_and_top_up(pixels, noise_level)
+        return add_top_up(pixels, 0, top_up), level
+
     def level_for_model(self, level: float) -> float:
         """`level`, or the highest level the model was trained on when it is above that (a
         model extrapolates badly: told 1, the starter returned clean faces at 12-15 dB)."""
@@ -194,9 +202,7 @@ class Denoiser:
         noise_level: AUTO (estimated once for the whole image), a level in [0, 1], or None
         for the config's (AUTO by default). Returns float32 HxWx3.
         """
-        pixels = _as_rgb(pixels)
-        level, top_up = self.level_and_top_up(pixels, noise_level)
-        return self._denoise_pixels_at(add_top_up(pixels, 0, top_up), level)
+        return self._denoise_pixels_at(*self.pixels_and_level(_as_rgb(pixels), noise_level))
 
     def _denoise_pixels_at(self, pixels: np.ndarray, level: float | None) -> np.ndarray:
         if not self.needs_tiles(pixels.shape):
@@ -239,12 +245,10 @@ class Denoiser:
         """
         images = [_as_rgb(pixels) for pixels in images]
         requested = _per_image(noise_levels, len(images))
-        levels, topped = [], []
-        for pixels, noise_level in zip(images, requested, strict=True):
-            level, top_up = self.level_and_top_up(pixels, noise_level)
-            levels.append(level)
-            topped.append(add_top_up(pixels, 0, top_up))
-        results = self.denoise_batch_at(topped, levels)
+        prepared = [self.pixels_and_level(pixels, noise_level)
+                    for pixels, noise_level in zip(images, requested, strict=True)]
+        levels = [level for _, level in prepared]
+        results = self.denoise_batch_at([pixels for pixels, _ in prepared], levels)
         return (results, levels) if return_levels else results
 
     def denoise_batch_at(
@@ -289,8 +293,8 @@ class Denoiser:
         """
         if not self.needs_tiles(np.shape(stored)) or min(np.shape(stored)[:2]) < self.multiple:
             image = image_from_array(stored, name, check_range=True)
-            level, top_up = self.level_and_top_up(image.pixels, noise_level)
-            clean = self._denoise_pixels_at(add_top_up(image.pixels, 0, top_up), level)
+            pixels, level = self.pixels_and_level(image.pixels, noise_level)
+            clean = self._denoise_pixels_at(pixels, level)
             layout = dict(dtype=image.dtype, grey=image.grey, alpha=image.alpha)
             return array_from_image(clean, **layout), level
         return self._denoise_stored_in_bands(stored, noise_level, name)

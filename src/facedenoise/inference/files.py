@@ -29,7 +29,7 @@ from facedenoise.imageio import (
     write_stored,
 )
 from facedenoise.inference.denoiser import Denoiser, check_config
-from facedenoise.inference.levels import NoiseLevel, add_top_up, check_noise_level
+from facedenoise.inference.levels import NoiseLevel, check_noise_level
 from facedenoise.inference.planning import Job, plan_jobs
 
 
@@ -245,12 +245,11 @@ class _Pipeline:
                 self._take_large(job, stored, profile)
                 return
             image = image_from_array(stored, str(job.source))
-            level, top_up = self.denoiser.level_and_top_up(image.pixels, self.level)
+            pixels, level = self.denoiser.pixels_and_level(image.pixels, self.level)
         except FaceDenoiseError as error:
             self._fail(job, str(error))
             return
         size = image.pixels.shape[:2]
-        pixels = add_top_up(image.pixels, 0, top_up)
         self.waiting.setdefault(size, []).append(_Waiting(job, image, pixels, level, profile))
         if len(self.waiting[size]) >= self.batch_size:
             self._flush(size)
