@@ -8,8 +8,8 @@ Inputs: the bundled sample's val and test faces (128x128, never trained on) and 
 square of at most 256x256 of every photo in --photos. Conditions: clean; Gaussian noise at
 0.05, 0.1 and 0.2; correlated noise of std 0.1 (white noise blurred by a Gaussian of sigma
 0.7, rescaled: a stand-in for camera noise after demosaicing, which the estimator reads low);
-noise 0.1 then JPEG quality 85. Each is denoised through `Denoiser.denoise` told 0.1, 0.15,
-0.2 and 0.3, with and without the top-up, and with the level estimated (auto). Prints mean
+noise 0.1 then JPEG quality 85. Each is denoised through `Denoiser.denoise` told 0.07, 0.1,
+0.15, 0.2 and 0.3, with and without the top-up, and with the level estimated (auto). Prints mean
 PSNR (dB) against the clean images per set; writes results.json and results.md.
 """
 
@@ -26,7 +26,7 @@ from bench_user import held_out_faces
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-TOLD = (0.1, 0.15, 0.2, 0.3)
+TOLD = (0.07, 0.1, 0.15, 0.2, 0.3)
 CROP = 256
 JPEG_QUALITY = 85
 SEED = 2026

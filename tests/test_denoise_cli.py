@@ -152,18 +152,40 @@ def test_noise_level_option_and_verbose(tmp_path, sample_faces, monkeypatch):
     model = _level_model(tmp_path / "level.keras")
     _faces(tmp_path / "in", sample_faces, ["a.png", "b.png"])
     result = _denoise(tmp_path / "in", tmp_path / "out", "--model", model,
-                      "--noise-level", "0.1", "--verbose", "--no-chroma-filter")
+                      "--noise-level", "0.05", "--verbose", "--no-chroma-filter")
     assert result.exit_code == 0, result.output
-    assert result.output.count("noise level 0.100 (given)") == 2
-    assert "Noise level (given): min 0.100, median 0.100, max 0.100" in result.output
+    assert result.output.count("noise level 0.050 (given)") == 2
+    assert "Noise level (given): min 0.050, median 0.050, max 0.050" in result.output
     face = read_image(tmp_path / "in" / "a.png").pixels
-    out = read_image(tmp_path / "out" / "a.png").pixels  # 0.1: never topped up (see levels)
-    assert np.abs(out - np.minimum(face + 0.1, 1)).max() <= 0.5 / 255 + 1e-6  # 8-bit rounding
+    out = read_image(tmp_path / "out" / "a.png").pixels  # 0.05: never topped up (see levels)
+    assert np.abs(out - np.minimum(face + 0.05, 1)).max() <= 0.5 / 255 + 1e-6  # 8-bit rounding
 
     monkeypatch.setattr(levels, "_estimator", lambda: lambda pixels: 0.05)
     result = _denoise(tmp_path / "in", tmp_path / "auto", "--model", model)
     assert result.exit_code == 0, result.output
     assert "Noise level (estimated): min 0.050, median 0.050, max 0.050" in result.output
+
+
+def test_verbose_says_when_noise_was_added_before_a_told_level(tmp_path, sample_faces,
+                                                             monkeypatch):
+    # Clean images told 0.3 get noise of 0.3 / 1.25 first (inference/levels.py), on the batch
+    # path (a face) and the tiled one (a 300x260 image with 128-px tiles) alike; told 0.05
+    # nothing is added and nothing said.
+    from facedenoise.inference import levels
+
+    monkeypatch.setattr(levels, "_estimator", lambda: lambda pixels: 0.0)
+    model = _level_model(tmp_path / "level.keras")
+    _faces(tmp_path / "in", sample_faces, ["a.png"])
+    write_image(tmp_path / "in" / "large.png", np.full((300, 260, 3), 0.5, np.float32))
+    result = _denoise(tmp_path / "in", tmp_path / "out", "--model", model, "--tile", "128",
+                      "--noise-level", "0.3", "--verbose", "--no-chroma-filter")
+    assert result.exit_code == 0, result.output
+    assert result.output.count("noise of 0.240 added first") == 2
+    result = _denoise(tmp_path / "in", tmp_path / "weak", "--model", model, "--tile", "128",
+                      "--noise-level", "0.05", "--verbose", "--no-chroma-filter")
+    assert result.exit_code == 0, result.output
+    assert result.output.count("noise level 0.050 (given)") == 2
+    assert "added first" not in result.output
 
 
 def test_a_level_above_the_training_range_runs_at_its_top_and_says_so(tmp_path, sample_faces):

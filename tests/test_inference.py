@@ -457,7 +457,8 @@ def test_batch_levels_per_image(level_model_file, mosaic, fake_estimates):
 
 
 @pytest.mark.parametrize("told, own, expected", [
-    (0.1, 0.0, 0.0),  # at or below TOP_UP_FROM: never
+    (0.05, 0.0, 0.0),  # at or below TOP_UP_FROM: never
+    (0.1, 0.0, 0.08),
     (0.3, 0.3, 0.0),
     (0.3, 0.24, 0.0),  # the image already carries told / 1.25
     (0.3, 0.0, 0.24),
@@ -467,6 +468,39 @@ def test_top_up_adds_noise_in_variance_up_to_the_told_level_over_the_ratio(told,
     from facedenoise.inference.levels import top_up_std
 
     assert top_up_std(told, own) == pytest.approx(expected, abs=1e-6)  # 6 digits given
+
+
+def _correlated_noise(clean: np.ndarray, std: float, seed: int) -> np.ndarray:
+    """White noise blurred by a Gaussian of sigma 0.7 and rescaled to `std`: a stand-in for
+    camera noise after demosaicing."""
+    import cv2
+
+    white = np.random.default_rng(seed).standard_normal(clean.shape).astype(np.float32)
+    noise = cv2.GaussianBlur(white, (0, 0), 0.7)
+    return np.clip(clean + std * noise / noise.std(), 0, 1)
+
+
+def test_noise_already_there_reads_correlated_noise_that_the_estimate_reads_low(sample_faces):
+    # Told 0.15 of such noise, the fine estimate alone (0.03) topped it up with 0.11 more
+    # noise: -0.5 dB on faces (bench_told_levels.py); white noise and clean faces read alike.
+    from facedenoise.inference.levels import estimate_level, noise_already_there
+    from facedenoise.noise import add_gaussian_noise
+
+    faces = [read_image(path).pixels for path in sample_faces[:4]]
+    correlated = [_correlated_noise(face, 0.1, seed) for seed, face in enumerate(faces)]
+    assert max(estimate_level(image) for image in correlated) < 0.05
+    assert min(noise_already_there(image) for image in correlated) > 0.07
+    for seed, face in enumerate(faces):
+        white = add_gaussian_noise(face, 0.1, np.random.default_rng(seed))
+        assert noise_already_there(white) == pytest.approx(0.1, abs=0.015)  # estimator MAE
+        assert noise_already_there(face) < 0.02  # film grain: 0.015 at half scale, Einstein
+
+
+def test_a_level_told_of_correlated_noise_is_not_topped_up(level_model_file, sample_faces):
+    denoiser = Denoiser.load(level_model_file)
+    face = read_image(sample_faces[0]).pixels
+    assert denoiser.level_and_top_up(_correlated_noise(face, 0.1, 0), 0.1) == (0.1, 0.0)
+    assert denoiser.level_and_top_up(face, 0.1)[1] == pytest.approx(0.08, abs=0.005)  # clean
 
 
 def test_a_level_told_well_above_the_image_noise_is_topped_up_alike_in_every_path(

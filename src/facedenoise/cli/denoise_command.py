@@ -27,9 +27,9 @@ MODEL_HELP = (
 )
 NOISE_LEVEL_HELP = (
     "Std of the noise on [0, 1] images (0.3 = 76.5/255), or 'auto' to estimate it for each "
-    "image. Higher smooths more, lower keeps more detail (a level above 0.1 and well above "
-    "the image's own noise is met by adding seeded noise first; one above the model's "
-    "training range runs at its top, 0.5 for the starter). Only for models with a "
+    "image. Higher smooths more, lower keeps more detail (a level well above the image's "
+    "own noise is met by adding seeded noise first, which --verbose reports; one above the "
+    "model's training range runs at its top, 0.5 for the starter). Only for models with a "
     "noise-level input."
 )
 
@@ -166,13 +166,16 @@ def denoise(
 
 
 def _print_files(summary) -> None:
-    """One line per denoised file: source, target and the noise level it used."""
+    """One line per denoised file: source, target, the noise level it used and the noise
+    added first when the level was told well above the image's own."""
     for result in summary.done:
         if result.noise_level is None:
             level = "no noise-level input"
         else:
             how = "estimated" if result.level_estimated else "given"
             level = f"noise level {result.noise_level:.3f} ({how})"
+            if result.top_up > 0:
+                level += f", noise of {result.top_up:.3f} added first (the image carried less)"
         console.print(
             escape(f"{result.source} -> {result.target}  {level}"), soft_wrap=True,
             highlight=False,

@@ -24,6 +24,7 @@ from facedenoise.inference.levels import (
     add_top_up,
     check_noise_level,
     estimate_level,
+    noise_already_there,
     top_up_std,
 )
 from facedenoise.inference.runtimes import KerasRuntime, OnnxRuntime
@@ -145,18 +146,18 @@ class Denoiser:
         if top_up_std(level, 0.0) == 0:  # no estimate needed
             return level, 0.0
         try:
-            own = estimate_level(sample)
+            own = noise_already_there(sample)
         except FaceDenoiseError:  # too small to estimate: run at the told level as it is
             return level, 0.0
         return level, top_up_std(level, own)
 
-    def pixels_and_level(
+    def model_input(
         self, pixels: np.ndarray, noise_level: NoiseLevel = None
-    ) -> tuple[np.ndarray, float | None]:
+    ) -> tuple[np.ndarray, float | None, float]:
         """What the model gets for one image: `pixels` with the top-up added (the same array
-        when there is none) and the level (`level_and_top_up`)."""
+        when there is none), the level and the top-up's std (`level_and_top_up`)."""
         level, top_up = self.level_and_top_up(pixels, noise_level)
-        return add_top_up(pixels, 0, top_up), level
+        return add_top_up(pixels, 0, top_up), level, top_up
 
     def level_for_model(self, level: float) -> float:
         """`level`, or the highest level the model was trained on when it is above that (a
@@ -202,7 +203,8 @@ class Denoiser:
         noise_level: AUTO (estimated once for the whole image), a level in [0, 1], or None
         for the config's (AUTO by default). Returns float32 HxWx3.
         """
-        return self._denoise_pixels_at(*self.pixels_and_level(_as_rgb(pixels), noise_level))
+        model_pixels, level, _ = self.model_input(_as_rgb(pixels), noise_level)
+        return self._denoise_pixels_at(model_pixels, level)
 
     def _denoise_pixels_at(self, pixels: np.ndarray, level: float | None) -> np.ndarray:
         if not self.needs_tiles(pixels.shape):
@@ -245,16 +247,16 @@ class Denoiser:
         """
         images = [_as_rgb(pixels) for pixels in images]
         requested = _per_image(noise_levels, len(images))
-        prepared = [self.pixels_and_level(pixels, noise_level)
+        prepared = [self.model_input(pixels, noise_level)
                     for pixels, noise_level in zip(images, requested, strict=True)]
-        levels = [level for _, level in prepared]
-        results = self.denoise_batch_at([pixels for pixels, _ in prepared], levels)
+        levels = [level for _, level, _ in prepared]
+        results = self.denoise_batch_at([pixels for pixels, _, _ in prepared], levels)
         return (results, levels) if return_levels else results
 
     def denoise_batch_at(
         self, images: Sequence[np.ndarray], levels: Sequence[float | None]
     ) -> list[np.ndarray]:
-        """`denoise_batch` at levels already chosen (`level_and_top_up`, noise topped up):
+        """`denoise_batch` at levels already chosen (`model_input`: noise topped up):
         float32 HxWx3 [0, 1] images, one level per image (None for a model without one)."""
         results: list[np.ndarray | None] = [None] * len(images)
         indices_by_size: dict[tuple[int, int], list[int]] = defaultdict(list)
@@ -280,23 +282,24 @@ class Denoiser:
         noise_level: AUTO (estimated from the image), a level in [0, 1], or None for the
         config's (AUTO by default).
         """
-        result, _ = self.denoise_stored(np.asarray(array), noise_level, "array")
+        result, _, _ = self.denoise_stored(np.asarray(array), noise_level, "array")
         return result.reshape(np.shape(array))
 
     def denoise_stored(
         self, stored: np.ndarray, noise_level: NoiseLevel = None, name: str = "array"
-    ) -> tuple[np.ndarray, float | None]:
-        """Denoise a stored-layout array (see `denoise`); returns (result, level used).
+    ) -> tuple[np.ndarray, float | None, float]:
+        """Denoise a stored-layout array (see `denoise`); returns (result, level used, std of
+        the noise topped up first: `level_and_top_up`).
 
         Large images are converted to float and back one band of tile rows at a time, so
         memory grows with the tile, not the image (beyond the input and output arrays).
         """
         if not self.needs_tiles(np.shape(stored)) or min(np.shape(stored)[:2]) < self.multiple:
             image = image_from_array(stored, name, check_range=True)
-            pixels, level = self.pixels_and_level(image.pixels, noise_level)
+            pixels, level, top_up = self.model_input(image.pixels, noise_level)
             clean = self._denoise_pixels_at(pixels, level)
             layout = dict(dtype=image.dtype, grey=image.grey, alpha=image.alpha)
-            return array_from_image(clean, **layout), level
+            return array_from_image(clean, **layout), level, top_up
         return self._denoise_stored_in_bands(stored, noise_level, name)
 
     def _denoise_stored_in_bands(self, stored, noise_level, name):
@@ -321,7 +324,7 @@ class Denoiser:
             output[start : start + len(rows)] = band
 
         self._tile(read_rows, stored.shape[:2], level, write_rows)
-        return output, level
+        return output, level, top_up
 
 
 def _estimation_sample(read_rows, shape: tuple[int, ...]) -> np.ndarray:

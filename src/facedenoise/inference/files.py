@@ -37,13 +37,15 @@ from facedenoise.inference.planning import Job, plan_jobs
 class FileResult:
     """One input file and what became of it: its output, the noise level it was denoised at
     (None for a model without a noise input, or when it was not denoised), whether that
-    level was estimated, and, when skipped or failed, why."""
+    level was estimated, the std of the noise added first when a level was told well above
+    the image's own (`Denoiser.level_and_top_up`), and, when skipped or failed, why."""
 
     source: Path
     target: Path | None
     message: str = ""
     noise_level: float | None = None
     level_estimated: bool = False
+    top_up: float = 0.0
 
 
 @dataclass
@@ -195,6 +197,7 @@ class _Waiting:
     image: LoadedImage
     pixels: np.ndarray  # the image's, with noise topped up when a level is told well above it
     level: float | None
+    top_up: float
     profile: bytes | None  # the input file's ICC profile, for the output
 
 
@@ -245,12 +248,13 @@ class _Pipeline:
                 self._take_large(job, stored, profile)
                 return
             image = image_from_array(stored, str(job.source))
-            pixels, level = self.denoiser.pixels_and_level(image.pixels, self.level)
+            pixels, level, top_up = self.denoiser.model_input(image.pixels, self.level)
         except FaceDenoiseError as error:
             self._fail(job, str(error))
             return
         size = image.pixels.shape[:2]
-        self.waiting.setdefault(size, []).append(_Waiting(job, image, pixels, level, profile))
+        self.waiting.setdefault(size, []).append(
+            _Waiting(job, image, pixels, level, top_up, profile))
         if len(self.waiting[size]) >= self.batch_size:
             self._flush(size)
         elif sum(map(len, self.waiting.values())) > _MAX_WAITING_BATCHES * self.batch_size:
@@ -258,10 +262,10 @@ class _Pipeline:
 
     def _take_large(self, job: Job, stored: np.ndarray, profile: bytes | None) -> None:
         # Written from the stored layout: no float copy of a large photo on the way out.
-        clean, level = self.denoiser.denoise_stored(stored, self.level, str(job.source))
+        clean, level, top_up = self.denoiser.denoise_stored(stored, self.level, str(job.source))
         options = dict(jpeg_quality=self.config.jpeg_quality, icc_profile=profile)
         write = self.pool.submit(_write_file, job.target, clean, options, write_stored)
-        self.writes.append((self._result(job, level), write))
+        self.writes.append((self._result(job, level, top_up), write))
 
     def _flush(self, size: tuple[int, int]) -> None:
         group = self.waiting.pop(size)
@@ -278,12 +282,12 @@ class _Pipeline:
             jpeg_quality=self.config.jpeg_quality,
             icc_profile=entry.profile,
         )
-        self.writes.append((self._result(entry.job, entry.level),
+        self.writes.append((self._result(entry.job, entry.level, entry.top_up),
                             self.pool.submit(_write_file, entry.job.target, clean, options)))
 
-    def _result(self, job: Job, level: float | None) -> FileResult:
+    def _result(self, job: Job, level: float | None, top_up: float) -> FileResult:
         estimated = level is not None and self.level == AUTO
-        return FileResult(job.source, job.target, "", level, estimated)
+        return FileResult(job.source, job.target, "", level, estimated, top_up)
 
     def _collect_writes(self, limit: int) -> None:
         """Record finished writes; wait for the oldest while more than `limit` are queued."""
