@@ -169,6 +169,19 @@ def test_dry_run_refuses_settings_the_model_cannot_use(tmp_path):
     assert "needs a noise-conditional model" in " ".join(result.output.split())
 
 
+def test_dry_run_refuses_a_patch_larger_than_the_training_images(prepared_sample):
+    # The real run refused it after loading TensorFlow and the data; --dry-run printed a model.
+    result = runner.invoke(app, ["train", "--dry-run", "--data", str(prepared_sample),
+                                 "--patch-size", "256"], terminal_width=200)
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        "error: --patch-size 256 is larger than the training images (128 pixels); choose at "
+        "most 128."]
+    fits = runner.invoke(app, ["train", "--dry-run", "--data", str(prepared_sample),
+                               "--patch-size", "96"])
+    assert fits.exit_code == 0, fits.output
+
+
 def test_dry_run_of_a_resume_describes_the_runs_model(tiny_run):
     # The run's stored model (a tiny one), not the command line's default architecture.
     from facedenoise.config import load_run_config

@@ -124,6 +124,22 @@ def clean_files(data_dir: Path, split: str) -> list[Path]:
     return paths
 
 
+def check_patch_size(data_dir: Path, patch_size: int | None) -> None:
+    """Raise FaceDenoiseError when training crops of `patch_size` (None: whole images) do not
+    fit the prepared training images (the first one's header is read)."""
+    from facedenoise.imageio import read_header
+
+    if not patch_size:
+        return
+    first = read_header(clean_files(data_dir, "train")[0])
+    smallest = min(first.width, first.height)
+    if patch_size > smallest:
+        raise FaceDenoiseError(
+            f"--patch-size {patch_size} is larger than the training images "
+            f"({smallest} pixels); choose at most {smallest}."
+        )
+
+
 def split_pairs(data_dir: Path, split: str) -> list[tuple[Path, Path]]:
     """(noisy, clean) PNG pairs of "val" or "test", sorted by id.
 

@@ -48,9 +48,12 @@ from facedenoise.data import (
     training_dataset,
     with_level_in_target,
 )
-from facedenoise.dataset import clean_files, manifest_sha256, noise_factor_of
+from facedenoise.dataset import (
+    check_patch_size,
+    manifest_sha256,
+    noise_factor_of,
+)
 from facedenoise.errors import FaceDenoiseError, check_choice
-from facedenoise.imageio import read_header
 from facedenoise.metrics import psnr as psnr_per_image
 from facedenoise.metrics import ssim as ssim_per_image
 from facedenoise.models import WITHOUT_NOISE_INPUT, build_model, takes_noise_level
@@ -131,18 +134,6 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
         ]
         return tf.distribute.MirroredStrategy(devices=devices)
     return tf.distribute.get_strategy()
-
-
-def _check_patch_size(data_dir: Path, config: TrainConfig) -> None:
-    if not config.patch_size:
-        return
-    first = read_header(clean_files(data_dir, "train")[0])
-    smallest = min(first.width, first.height)
-    if config.patch_size > smallest:
-        raise FaceDenoiseError(
-            f"--patch-size {config.patch_size} is larger than the training images "
-            f"({smallest} pixels); choose at most {smallest}."
-        )
 
 
 def _new_run_dir(runs_dir: Path, arch: str, name: str | None = None) -> Path:
@@ -374,7 +365,7 @@ def train(
             raise FaceDenoiseError("Pass --data, the prepared dataset to train on.")
         strategy = make_strategy(train_config.strategy)
         config = _fresh_config(Path(data_dir), model_config, train_config)
-        _check_patch_size(Path(data_dir), config.train)
+        check_patch_size(Path(data_dir), config.train.patch_size)
         run_dir = _new_run_dir(runs_dir, config.model.arch, run_name)
         state = {}
     else:

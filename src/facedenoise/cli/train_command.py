@@ -257,6 +257,9 @@ def _check_before_loading(model_config, train_config, data, resume) -> None:
             f"{folder} is not a prepared dataset (no manifest.json); run facedenoise prepare "
             "first or pass --data."
         )
+    from facedenoise.dataset import check_patch_size
+
+    check_patch_size(folder, train_config.patch_size)
 
 
 @contextlib.contextmanager
