@@ -15,7 +15,14 @@ from __future__ import annotations
 import struct
 import zlib
 
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+from facedenoise.embedding import (
+    is_jpeg,
+    is_png,
+    jpeg_segment,
+    jpeg_with_segments,
+    png_with_chunk,
+)
+
 _PNG_GREY_TYPES = (0, 4)  # IHDR colour types: grey, grey + alpha (2 and 6 are colour)
 _JPEG_ICC_TAG = b"ICC_PROFILE\x00"
 _JPEG_SEGMENT_DATA = 65_535 - 2 - len(_JPEG_ICC_TAG) - 2  # length field, tag, index, count
@@ -29,25 +36,17 @@ def embed_icc_profile(encoded: bytes, extension: str, profile: bytes | None) -> 
     other profiles and a None profile leave it unchanged."""
     if not profile or len(profile) < 20:
         return encoded
-    extension = extension.lower()
     space = profile[16:20]
-    if extension == ".png" and encoded.startswith(_PNG_SIGNATURE) and encoded[12:16] == b"IHDR":
+    if is_png(encoded, extension):
         grey = encoded[25] in _PNG_GREY_TYPES
         if space == (b"GRAY" if grey else b"RGB "):
-            return _png_with_profile(encoded, profile)
-    if extension in (".jpg", ".jpeg") and encoded.startswith(b"\xff\xd8"):
+            # name, separator, compression method 0 (zlib)
+            return png_with_chunk(encoded, b"iCCP", b"icc\x00\x00" + zlib.compress(profile))
+    if is_jpeg(encoded, extension):
         components = _jpeg_components(encoded)
         if (space, components) in ((b"GRAY", 1), (b"RGB ", 3)):
             return _jpeg_with_profile(encoded, profile)
     return encoded
-
-
-def _png_with_profile(encoded: bytes, profile: bytes) -> bytes:
-    ihdr_end = 8 + 8 + struct.unpack(">I", encoded[8:12])[0] + 4  # length, type, data, CRC
-    body = b"icc\x00\x00" + zlib.compress(profile)  # name, separator, method 0 (zlib)
-    chunk = (struct.pack(">I", len(body)) + b"iCCP" + body
-             + struct.pack(">I", zlib.crc32(b"iCCP" + body)))
-    return encoded[:ihdr_end] + chunk + encoded[ihdr_end:]
 
 
 def _jpeg_components(encoded: bytes) -> int | None:
@@ -66,17 +65,12 @@ def _jpeg_components(encoded: bytes) -> int | None:
 
 
 def _jpeg_with_profile(encoded: bytes, profile: bytes) -> bytes:
-    position = 2
-    # After SOI and a JFIF APP0 segment, which must come first.
-    if encoded[position : position + 2] == b"\xff\xe0":
-        position += 2 + struct.unpack(">H", encoded[position + 2 : position + 4])[0]
     pieces = [profile[start : start + _JPEG_SEGMENT_DATA]
               for start in range(0, len(profile), _JPEG_SEGMENT_DATA)]
     if len(pieces) > 255:
         return encoded  # over 16 MB: no JPEG can hold it
     segments = b"".join(
-        b"\xff\xe2" + struct.pack(">H", 2 + len(_JPEG_ICC_TAG) + 2 + len(piece))
-        + _JPEG_ICC_TAG + bytes([index, len(pieces)]) + piece
+        jpeg_segment(0xE2, _JPEG_ICC_TAG + bytes([index, len(pieces)]) + piece)
         for index, piece in enumerate(pieces, start=1)
     )
-    return encoded[:position] + segments + encoded[position:]
+    return jpeg_with_segments(encoded, segments)

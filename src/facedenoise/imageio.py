@@ -33,6 +33,7 @@ import numpy as np
 
 from facedenoise.config import MAX_FILE_BYTES, MAX_PIXELS
 from facedenoise.errors import FaceDenoiseError
+from facedenoise.exif import embed_exif, exif_block
 from facedenoise.fileio import atomic_write_bytes
 from facedenoise.icc import embed_icc_profile
 
@@ -562,25 +563,46 @@ def read_stored(
     return decode_stored(read_file_bytes(path, max_bytes), str(path), max_pixels=max_pixels)
 
 
-def read_stored_with_profile(
+@dataclass(frozen=True)
+class StoredFile:
+    """A file's pixels as stored (`read_stored`) and what its output should carry: the ICC
+    colour profile and the EXIF block (`facedenoise.icc`, `facedenoise.exif`), None without."""
+
+    stored: np.ndarray
+    icc_profile: bytes | None = None
+    exif: bytes | None = None
+
+
+def read_stored_with_metadata(
     path: Path, *, max_pixels: int = MAX_PIXELS, max_bytes: int = MAX_FILE_BYTES
-) -> tuple[np.ndarray, bytes | None]:
-    """`read_stored`, and the file's embedded ICC colour profile (None without one), from one
-    read of the file."""
+) -> StoredFile:
+    """`read_stored`, with the file's ICC profile and EXIF block, from one read of the file."""
     path = Path(path)
     data = read_file_bytes(path, max_bytes)
-    return decode_stored(data, str(path), max_pixels=max_pixels), icc_profile_of(data)
+    stored = decode_stored(data, str(path), max_pixels=max_pixels)
+    return StoredFile(stored, *_embedded_metadata(data))
 
 
 def icc_profile_of(data: bytes) -> bytes | None:
     """The ICC profile embedded in encoded image bytes, or None (none, or one Pillow cannot
     read: the profile is optional, and `decode_stored` reports a broken file)."""
+    return _embedded_metadata(data)[0]
+
+
+def exif_of(data: bytes) -> bytes | None:
+    """The EXIF block embedded in encoded image bytes (`exif.exif_block`), or None."""
+    return _embedded_metadata(data)[1]
+
+
+def _embedded_metadata(data: bytes) -> tuple[bytes | None, bytes | None]:
+    """(ICC profile, EXIF block) of encoded image bytes, each None when absent or unreadable."""
     try:
         with _pil().open(io.BytesIO(data)) as image:
             profile = image.info.get("icc_profile")
+            exif = image.info.get("exif") if _may_hold_exif(data) else None
     except Exception:  # noqa: BLE001 - Pillow raises many types for odd headers
-        return None
-    return bytes(profile) if profile else None
+        return None, None
+    return (bytes(profile) if profile else None), exif_block(exif)
 
 
 def decode_image(data: bytes, name: str = "image", *, max_pixels: int = MAX_PIXELS) -> LoadedImage:
@@ -695,24 +717,30 @@ def _match_depth(alpha: np.ndarray, dtype) -> np.ndarray:
 
 
 def write_image(path: Path, pixels: np.ndarray, *, icc_profile: bytes | None = None,
-                **options) -> None:
+                exif: bytes | None = None, **options) -> None:
     """Encode `pixels` (float [0, 1] RGB) by the path's extension and write it atomically.
 
-    Keyword options are those of `encode_image`; `icc_profile` is embedded in PNG and JPEG
-    files (`facedenoise.icc`).
+    Keyword options are those of `encode_image`; `icc_profile` and `exif` (an EXIF block,
+    its orientation set upright) are embedded in PNG and JPEG files (`facedenoise.icc`,
+    `facedenoise.exif`).
     """
     path = Path(path)
     encoded = encode_image(pixels, path.suffix, **options)
-    atomic_write_bytes(path, embed_icc_profile(encoded, path.suffix, icc_profile))
+    atomic_write_bytes(path, _with_metadata(encoded, path.suffix, icc_profile, exif))
 
 
 def write_stored(path: Path, stored: np.ndarray, *, jpeg_quality: int = 95,
-                 icc_profile: bytes | None = None) -> None:
+                 icc_profile: bytes | None = None, exif: bytes | None = None) -> None:
     """Encode a stored-layout array (`encode_stored`) by the path's extension and write it
-    atomically, with `icc_profile` as `write_image`."""
+    atomically, with `icc_profile` and `exif` as `write_image`."""
     path = Path(path)
     encoded = encode_stored(stored, path.suffix, jpeg_quality=jpeg_quality)
-    atomic_write_bytes(path, embed_icc_profile(encoded, path.suffix, icc_profile))
+    atomic_write_bytes(path, _with_metadata(encoded, path.suffix, icc_profile, exif))
+
+
+def _with_metadata(encoded: bytes, extension: str, icc_profile, exif) -> bytes:
+    # The profile first: both go after a JPEG's APP0, so EXIF's APP1 ends up before APP2.
+    return embed_exif(embed_icc_profile(encoded, extension, icc_profile), extension, exif)
 
 
 def is_image_path(path: Path) -> bool:

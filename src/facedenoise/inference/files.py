@@ -23,8 +23,9 @@ from facedenoise.config import AUTO, RUNS_DIR, DenoiseConfig
 from facedenoise.errors import FaceDenoiseError
 from facedenoise.imageio import (
     LoadedImage,
+    StoredFile,
     image_from_array,
-    read_stored_with_profile,
+    read_stored_with_metadata,
     write_image,
     write_stored,
 )
@@ -198,7 +199,7 @@ class _Waiting:
     pixels: np.ndarray  # the image's, with noise topped up when a level is told well above it
     level: float | None
     top_up: float
-    profile: bytes | None  # the input file's ICC profile, for the output
+    read: StoredFile  # the stored pixels, and the ICC profile and EXIF for the output
 
 
 class _Pipeline:
@@ -243,27 +244,29 @@ class _Pipeline:
 
     def _take(self, job: Job, read: Future) -> None:
         try:
-            stored, profile = read.result()
-            if self.denoiser.needs_tiles(stored.shape):
-                self._take_large(job, stored, profile)
+            stored_file = read.result()
+            if self.denoiser.needs_tiles(stored_file.stored.shape):
+                self._take_large(job, stored_file)
                 return
-            image = image_from_array(stored, str(job.source))
+            image = image_from_array(stored_file.stored, str(job.source))
             pixels, level, top_up = self.denoiser.model_input(image.pixels, self.level)
         except FaceDenoiseError as error:
             self._fail(job, str(error))
             return
         size = image.pixels.shape[:2]
         self.waiting.setdefault(size, []).append(
-            _Waiting(job, image, pixels, level, top_up, profile))
+            _Waiting(job, image, pixels, level, top_up, stored_file))
         if len(self.waiting[size]) >= self.batch_size:
             self._flush(size)
         elif sum(map(len, self.waiting.values())) > _MAX_WAITING_BATCHES * self.batch_size:
             self._flush(max(self.waiting, key=lambda key: len(self.waiting[key])))
 
-    def _take_large(self, job: Job, stored: np.ndarray, profile: bytes | None) -> None:
+    def _take_large(self, job: Job, stored_file: StoredFile) -> None:
         # Written from the stored layout: no float copy of a large photo on the way out.
-        clean, level, top_up = self.denoiser.denoise_stored(stored, self.level, str(job.source))
-        options = dict(jpeg_quality=self.config.jpeg_quality, icc_profile=profile)
+        clean, level, top_up = self.denoiser.denoise_stored(
+            stored_file.stored, self.level, str(job.source))
+        options = dict(jpeg_quality=self.config.jpeg_quality,
+                       icc_profile=stored_file.icc_profile, exif=stored_file.exif)
         write = self.pool.submit(_write_file, job.target, clean, options, write_stored)
         self.writes.append((self._result(job, level, top_up), write))
 
@@ -280,7 +283,8 @@ class _Pipeline:
             grey=entry.image.grey,
             alpha=entry.image.alpha,
             jpeg_quality=self.config.jpeg_quality,
-            icc_profile=entry.profile,
+            icc_profile=entry.read.icc_profile,
+            exif=entry.read.exif,
         )
         self.writes.append((self._result(entry.job, entry.level, entry.top_up),
                             self.pool.submit(_write_file, entry.job.target, clean, options)))
@@ -310,11 +314,11 @@ class _Pipeline:
             self.on_progress(len(self.summary.done) + len(self.summary.failed), self.total)
 
 
-def _read(path: Path, max_pixels: int) -> tuple[np.ndarray, bytes | None]:
-    """The stored array of an image file and its ICC profile (None without one); its declared
-    size is checked against `max_pixels` before it is decoded (ImageError, a
-    FaceDenoiseError, names the file and the limit)."""
-    return read_stored_with_profile(path, max_pixels=max_pixels)
+def _read(path: Path, max_pixels: int) -> StoredFile:
+    """The stored array of an image file, its ICC profile and EXIF block; its declared size
+    is checked against `max_pixels` before it is decoded (ImageError, a FaceDenoiseError,
+    names the file and the limit)."""
+    return read_stored_with_metadata(path, max_pixels=max_pixels)
 
 
 def _write_file(target: Path, clean: np.ndarray, options: dict, writer=write_image) -> None:

@@ -1,0 +1,112 @@
+"""EXIF: an input's capture date and camera reach its output, turned upright (PNG and JPEG)."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image, ImageCms
+from typer.testing import CliRunner
+
+from facedenoise.cli import app
+from facedenoise.exif import embed_exif, exif_block, upright
+from facedenoise.imageio import decode_image, encode_image, icc_profile_of, read_image
+
+runner = CliRunner()
+
+ORIENTATION, MAKE, EXIF_IFD, TAKEN = 0x0112, 0x010F, 0x8769, 0x9003
+
+
+def _exif(orientation: int = 6, byte_order: str = ">") -> Image.Exif:
+    exif = Image.Exif()
+    exif[ORIENTATION] = orientation
+    exif[MAKE] = "Canon"
+    exif.get_ifd(EXIF_IFD)[TAKEN] = "2024:05:06 07:08:09"
+    exif.endian = byte_order
+    return exif
+
+
+def _read_back(data: bytes) -> Image.Exif:
+    with Image.open(io.BytesIO(data)) as image:
+        return image.getexif()
+
+
+@pytest.mark.parametrize("byte_order", ["<", ">"])
+def test_upright_sets_only_the_orientation(byte_order):
+    block = exif_block(_exif(6, byte_order).tobytes())
+    assert block[:2] == (b"II" if byte_order == "<" else b"MM")
+    patched = upright(block)
+    assert len(patched) == len(block)
+    changed = [index for index in range(len(block)) if block[index] != patched[index]]
+    assert len(changed) == 1  # the low byte of one SHORT: 6 -> 1
+    exif = Image.Exif()
+    exif.load(patched)
+    assert (exif[ORIENTATION], exif[MAKE]) == (1, "Canon")
+    assert exif.get_ifd(EXIF_IFD)[TAKEN] == "2024:05:06 07:08:09"
+
+
+def test_blocks_that_are_not_exif_are_left_out():
+    assert exif_block(None) is None
+    assert exif_block(b"Exif\x00\x00") is None
+    assert exif_block(b"Exif\x00\x00not a tiff header") is None
+    no_orientation = Image.Exif()
+    no_orientation[MAKE] = "Canon"
+    block = exif_block(no_orientation.tobytes())
+    assert upright(block) == block
+    cut = block[:4] + b"\xff\xff\xff\x00"  # the first directory beyond the block
+    assert upright(cut) == cut
+
+
+@pytest.mark.parametrize("extension", [".png", ".jpg"])
+def test_embedded_exif_reads_back_upright(extension):
+    encoded = encode_image(np.full((8, 8, 3), 0.5, np.float32), extension)
+    with_exif = embed_exif(encoded, extension, exif_block(_exif().tobytes()))
+    exif = _read_back(with_exif)
+    assert (exif[ORIENTATION], exif[MAKE]) == (1, "Canon")
+    assert exif.get_ifd(EXIF_IFD)[TAKEN] == "2024:05:06 07:08:09"
+    np.testing.assert_array_equal(read_image_bytes(with_exif), read_image_bytes(encoded))
+
+
+def read_image_bytes(data: bytes) -> np.ndarray:
+    return decode_image(data).pixels
+
+
+def test_other_formats_and_oversized_blocks_are_written_without_exif():
+    block = exif_block(_exif().tobytes())
+    encoded = encode_image(np.full((8, 8, 3), 0.5, np.float32), ".webp")
+    assert embed_exif(encoded, ".webp", block) == encoded
+    jpeg = encode_image(np.full((8, 8, 3), 0.5, np.float32), ".jpg")
+    assert embed_exif(jpeg, ".jpg", None) == jpeg
+    huge = Image.Exif()
+    huge[0x010E] = "x" * 70_000  # ImageDescription: more than one JPEG segment holds
+    assert embed_exif(jpeg, ".jpg", exif_block(huge.tobytes())) == jpeg
+
+
+def test_denoise_keeps_the_inputs_exif_and_profile_upright(tmp_path, sample_faces):
+    # A camera JPEG stored on its side (orientation 6) with a colour profile; small (batched)
+    # and large (tiled, written from the stored array), to JPEG and PNG outputs.
+    face = np.rint(read_image(sample_faces[0]).pixels * 255).astype(np.uint8)
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    (tmp_path / "in").mkdir()
+    for name, pixels in (("face", face[:, :100]), ("big", np.tile(face, (5, 5, 1))[:, :600])):
+        stored = np.rot90(pixels, 1)  # orientation 6 turns it back 90 degrees clockwise
+        Image.fromarray(np.ascontiguousarray(stored)).save(
+            tmp_path / "in" / f"{name}.jpg", exif=_exif(6), icc_profile=profile, quality=95)
+    result = runner.invoke(app, ["denoise", str(tmp_path / "in"), str(tmp_path / "out"),
+                                 "--model", "starter"])
+    assert result.exit_code == 0, result.output
+    outputs = [tmp_path / "out" / "face.jpg", tmp_path / "out" / "big.jpg"]
+    for name in ("face", "big"):
+        result = runner.invoke(app, ["denoise", str(tmp_path / "in" / f"{name}.jpg"),
+                                     str(tmp_path / f"{name}.png"), "--model", "starter"])
+        assert result.exit_code == 0, result.output
+        outputs.append(tmp_path / f"{name}.png")
+    for path in outputs:
+        data = path.read_bytes()
+        exif = _read_back(data)
+        assert (exif[ORIENTATION], exif[MAKE]) == (1, "Canon"), path
+        assert exif.get_ifd(EXIF_IFD)[TAKEN] == "2024:05:06 07:08:09"
+        assert icc_profile_of(data) == profile
+        shown = (128, 100) if path.stem == "face" else (640, 600)
+        assert read_image(path).pixels.shape[:2] == shown  # upright, and shown so
