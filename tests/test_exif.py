@@ -46,10 +46,58 @@ def test_upright_sets_only_the_orientation(byte_order):
     assert exif.get_ifd(EXIF_IFD)[TAKEN] == "2024:05:06 07:08:09"
 
 
+@pytest.mark.parametrize("kind, count, value", [
+    (4, 1, b"\x00\x00\x00\x06"),  # LONG
+    (9, 1, b"\x00\x00\x00\x06"),  # SLONG
+    (3, 2, b"\x00\x06\x00\x00"),  # two SHORTs
+])
+@pytest.mark.filterwarnings("ignore:Metadata Warning")  # Pillow on the two SHORTs
+def test_upright_sets_orientations_of_any_type(kind, count, value):
+    # Pillow reads these as orientation 6 too, so the pixels were turned on reading: an
+    # output left at 6 would be turned twice.
+    import struct
+
+    block = bytearray(exif_block(_exif(6, ">").tobytes()))
+    entries = struct.unpack(">H", block[8:10])[0]
+    for start in range(10, 10 + 12 * entries, 12):
+        if struct.unpack(">H", block[start : start + 2])[0] == ORIENTATION:
+            block[start + 2 : start + 12] = struct.pack(">HI", kind, count) + value
+    exif = Image.Exif()
+    exif.load(bytes(block))
+    assert exif[ORIENTATION] in (6, (6, 0))  # as written
+    exif.load(upright(bytes(block)))
+    assert (exif[ORIENTATION], exif[MAKE]) == (1, "Canon")
+
+
+def test_text_chunks_named_like_metadata_are_not_metadata(tmp_path, sample_faces):
+    # Pillow puts a PNG text chunk named 'exif' or 'icc_profile' into `info` as a str; that
+    # crashed a whole denoise run with a traceback (nothing written).
+    from PIL import PngImagePlugin
+
+    text = PngImagePlugin.PngInfo()
+    text.add_text("exif", "Exif text, not a block", zip=True)
+    text.add_text("icc_profile", "not a profile")
+    face = np.rint(read_image(sample_faces[0]).pixels * 255).astype(np.uint8)
+    (tmp_path / "in").mkdir()
+    Image.fromarray(face).save(tmp_path / "in" / "texts.png", pnginfo=text)
+    Image.fromarray(face).save(tmp_path / "in" / "plain.png")
+    data = (tmp_path / "in" / "texts.png").read_bytes()
+    assert icc_profile_of(data) is None
+    result = runner.invoke(app, ["denoise", str(tmp_path / "in"), str(tmp_path / "out"),
+                                 "--model", "starter"])
+    assert result.exit_code == 0, result.output
+    assert sorted(path.name for path in (tmp_path / "out").iterdir()) == ["plain.png",
+                                                                          "texts.png"]
+
+
 def test_blocks_that_are_not_exif_are_left_out():
     assert exif_block(None) is None
     assert exif_block(b"Exif\x00\x00") is None
     assert exif_block(b"Exif\x00\x00not a tiff header") is None
+    assert exif_block(b"Exif\x00\x00" * 2 + b"MM\x00*\x00\x00\x00\x08") is None
+    assert exif_block("Exif text") is None
+    jpeg = encode_image(np.full((8, 8, 3), 0.5, np.float32), ".jpg")
+    assert embed_exif(jpeg, ".jpg", b"junk") == jpeg
     no_orientation = Image.Exif()
     no_orientation[MAKE] = "Canon"
     block = exif_block(no_orientation.tobytes())
@@ -65,10 +113,10 @@ def test_embedded_exif_reads_back_upright(extension):
     exif = _read_back(with_exif)
     assert (exif[ORIENTATION], exif[MAKE]) == (1, "Canon")
     assert exif.get_ifd(EXIF_IFD)[TAKEN] == "2024:05:06 07:08:09"
-    np.testing.assert_array_equal(read_image_bytes(with_exif), read_image_bytes(encoded))
+    np.testing.assert_array_equal(_decoded(with_exif), _decoded(encoded))
 
 
-def read_image_bytes(data: bytes) -> np.ndarray:
+def _decoded(data: bytes) -> np.ndarray:
     return decode_image(data).pixels
 
 
@@ -110,3 +158,10 @@ def test_denoise_keeps_the_inputs_exif_and_profile_upright(tmp_path, sample_face
         assert icc_profile_of(data) == profile
         shown = (128, 100) if path.stem == "face" else (640, 600)
         assert read_image(path).pixels.shape[:2] == shown  # upright, and shown so
+    result = runner.invoke(app, ["denoise", str(tmp_path / "in"), str(tmp_path / "stripped"),
+                                 "--model", "starter", "--strip-exif"])
+    assert result.exit_code == 0, result.output
+    for name, shown in (("face", (128, 100)), ("big", (640, 600))):
+        data = (tmp_path / "stripped" / f"{name}.jpg").read_bytes()
+        assert (dict(_read_back(data)), icc_profile_of(data)) == ({}, profile)
+        assert read_image(tmp_path / "stripped" / f"{name}.jpg").pixels.shape[:2] == shown

@@ -443,7 +443,7 @@ def test_the_config_level_is_the_default(level_model_file, mosaic, without_top_u
     np.testing.assert_allclose(denoiser.denoise_pixels(mosaic, 0.1), mosaic + 0.1, atol=1e-6)
 
 
-def test_batch_levels_per_image(level_model_file, mosaic, fake_estimates):
+def test_batch_levels_per_image(level_model_file, mosaic, fake_estimates, without_top_up):
     denoiser = Denoiser.load(level_model_file, config=DenoiseConfig(batch_size=4,
                                                                     chroma_filter=False))
     images = [mosaic[:32, :32], mosaic[32:64, :32], mosaic[:40, :50]]

@@ -148,6 +148,7 @@ class DenoiseConfig:
     batch_size: int = 8
     suffix: str = ".denoised"
     jpeg_quality: int = 95
+    keep_exif: bool = True  # the input's EXIF (date, camera, GPS) in PNG and JPEG outputs
     noise_level: float | str = AUTO  # a level in NOISE_LEVEL_RANGE, or AUTO (estimated)
     max_pixels: int = MAX_PIXELS
     # Model calls averaged over this many flips/rotations (1, 2, 4 or 8): up to +0.4 dB with 4

@@ -127,7 +127,7 @@ def clean_files(data_dir: Path, split: str) -> list[Path]:
 def check_patch_size(data_dir: Path, patch_size: int | None) -> None:
     """Raise FaceDenoiseError when training crops of `patch_size` (None: whole images) do not
     fit the prepared training images (the first one's header is read)."""
-    from facedenoise.imageio import read_header
+    from facedenoise.imageio import read_header  # OpenCV: only when a patch size is checked
 
     if not patch_size:
         return

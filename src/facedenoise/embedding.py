@@ -29,7 +29,9 @@ def png_with_chunk(encoded: bytes, kind: bytes, body: bytes) -> bytes:
 
 def jpeg_segment(marker: int, body: bytes) -> bytes:
     """One JPEG marker segment (`marker` 0xE1 for APP1, ...) holding `body`, at most 65,533
-    bytes."""
+    bytes (callers split or drop larger data)."""
+    if len(body) > 65_533:
+        raise ValueError(f"a JPEG segment holds at most 65,533 bytes, not {len(body):,}")
     return b"\xff" + bytes([marker]) + struct.pack(">H", 2 + len(body)) + body
 
 

@@ -32,8 +32,8 @@ _BYTE_ORDERS = {b"II": "<", b"MM": ">"}
 def exif_block(data: bytes | None) -> bytes | None:
     """The TIFF-structured EXIF block in `data` (as Pillow gives it: with or without the
     'Exif\\0\\0' prefix of JPEG segments), or None when it is empty or not TIFF-structured."""
-    if not data:
-        return None
+    if not isinstance(data, bytes | bytearray) or not data:
+        return None  # a PNG text chunk named 'exif' reaches Pillow's info as a str
     block = bytes(data)
     if block.startswith(_JPEG_EXIF_TAG):
         block = block[len(_JPEG_EXIF_TAG):]
@@ -43,26 +43,28 @@ def exif_block(data: bytes | None) -> bytes | None:
 
 
 def upright(block: bytes) -> bytes:
-    """`block` with the orientation tag of its first directory set to 1 (as displayed), when
-    it has one; a block whose directory lies outside it is returned unchanged."""
+    """`block` (`exif_block`) with every orientation entry of its first directory set to one
+    SHORT 1 (as displayed), whatever type and count it had (readers accept LONG and signed
+    types too); a block whose directory lies outside it is returned unchanged."""
     order = _BYTE_ORDERS[block[:2]]
     directory = struct.unpack(order + "I", block[4:8])[0]
     if directory + 2 > len(block):
         return block
     count = struct.unpack(order + "H", block[directory : directory + 2])[0]
+    patched = bytearray(block)
     for start in range(directory + 2, min(directory + 2 + 12 * count, len(block) - 11), 12):
-        tag, kind, values = struct.unpack(order + "HHI", block[start : start + 8])
-        if tag == _ORIENTATION_TAG and kind == _SHORT and values == 1:
-            patched = bytearray(block)
-            patched[start + 8 : start + 10] = struct.pack(order + "H", 1)
-            return bytes(patched)
-    return block
+        if struct.unpack(order + "H", block[start : start + 2])[0] == _ORIENTATION_TAG:
+            # type, count, value (a SHORT fills the first half of the 4-byte value field)
+            patched[start + 2 : start + 12] = struct.pack(order + "HIH2x", _SHORT, 1, 1)
+    return bytes(patched)
 
 
 def embed_exif(encoded: bytes, extension: str, block: bytes | None) -> bytes:
-    """`encoded` (a PNG or JPEG as OpenCV writes them) with the EXIF `block` (`exif_block`)
-    embedded, its orientation set upright; other formats and a None block leave it as is."""
-    if not block:
+    """`encoded` (a PNG or JPEG as OpenCV writes them) with the EXIF `block` (as `exif_block`
+    takes it) embedded, its orientation set upright; other formats, a None block and one that
+    is not TIFF-structured leave it as is."""
+    block = exif_block(block)
+    if block is None:
         return encoded
     if is_png(encoded, extension):
         return png_with_chunk(encoded, b"eXIf", upright(block))

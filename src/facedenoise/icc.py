@@ -3,7 +3,7 @@
 Pixels are denoised as stored, so the output's colours mean what the input's meant only if the
 output carries the same profile: a Display P3 or Adobe RGB photo written without its profile
 is shown as sRGB, less saturated. OpenCV writes pixels only, so the profile (read with the
-pixels, `imageio.read_stored_with_profile`) goes into OpenCV's encoded bytes: a PNG `iCCP`
+pixels, `imageio.read_stored_with_metadata`) goes into OpenCV's encoded bytes: a PNG `iCCP`
 chunk after `IHDR`, JPEG `APP2 ICC_PROFILE` segments after `APP0`. Only a profile of the
 output's colour space is written (an RGB profile into a colour file, a grey one into a grey
 file): a CMYK JPEG comes back RGB, and grey with alpha is written as RGBA. Other output

@@ -563,7 +563,7 @@ def read_stored(
     return decode_stored(read_file_bytes(path, max_bytes), str(path), max_pixels=max_pixels)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # holds an array: no field-wise ==
 class StoredFile:
     """A file's pixels as stored (`read_stored`) and what its output should carry: the ICC
     colour profile and the EXIF block (`facedenoise.icc`, `facedenoise.exif`), None without."""
@@ -589,11 +589,6 @@ def icc_profile_of(data: bytes) -> bytes | None:
     return _embedded_metadata(data)[0]
 
 
-def exif_of(data: bytes) -> bytes | None:
-    """The EXIF block embedded in encoded image bytes (`exif.exif_block`), or None."""
-    return _embedded_metadata(data)[1]
-
-
 def _embedded_metadata(data: bytes) -> tuple[bytes | None, bytes | None]:
     """(ICC profile, EXIF block) of encoded image bytes, each None when absent or unreadable."""
     try:
@@ -602,7 +597,9 @@ def _embedded_metadata(data: bytes) -> tuple[bytes | None, bytes | None]:
             exif = image.info.get("exif") if _may_hold_exif(data) else None
     except Exception:  # noqa: BLE001 - Pillow raises many types for odd headers
         return None, None
-    return (bytes(profile) if profile else None), exif_block(exif)
+    # A PNG text chunk named like them reaches `info` as a str: not a profile or a block.
+    profile = bytes(profile) if isinstance(profile, bytes | bytearray) and profile else None
+    return profile, exif_block(exif)
 
 
 def decode_image(data: bytes, name: str = "image", *, max_pixels: int = MAX_PIXELS) -> LoadedImage:

@@ -92,6 +92,12 @@ RecursiveOption = Annotated[
 QualityOption = Annotated[
     int, typer.Option(min=1, max=100, metavar="Q", help="Quality of JPEG and WebP outputs.")
 ]
+ExifOption = Annotated[
+    bool,
+    typer.Option("--keep-exif/--strip-exif", metavar="",
+                 help="Copy the input's EXIF (capture date, camera, GPS position) into PNG "
+                 "and JPEG outputs, its orientation set upright; --strip-exif writes none."),
+]
 ForceOption = Annotated[
     bool,
     typer.Option("--force/--no-force", metavar="",
@@ -121,6 +127,7 @@ def denoise(
     suffix: SuffixOption = DEFAULTS.suffix,
     recursive: RecursiveOption = False,
     jpeg_quality: QualityOption = DEFAULTS.jpeg_quality,
+    keep_exif: ExifOption = DEFAULTS.keep_exif,
     force: ForceOption = False,
     verbose: VerboseOption = False,
     runs: RunsOption = Path(RUNS_DIR),
@@ -140,6 +147,7 @@ def denoise(
             batch_size=batch_size,
             suffix=suffix,
             jpeg_quality=jpeg_quality,
+            keep_exif=keep_exif,
             noise_level=check_noise_level(noise_level),
             max_pixels=max_pixels,
             ensemble=ensemble,

@@ -282,14 +282,20 @@ class Denoiser:
         noise_level: AUTO (estimated from the image), a level in [0, 1], or None for the
         config's (AUTO by default).
         """
-        result, _, _ = self.denoise_stored(np.asarray(array), noise_level, "array")
+        result, _ = self.denoise_stored(np.asarray(array), noise_level, "array")
         return result.reshape(np.shape(array))
 
     def denoise_stored(
         self, stored: np.ndarray, noise_level: NoiseLevel = None, name: str = "array"
+    ) -> tuple[np.ndarray, float | None]:
+        """Denoise a stored-layout array (see `denoise`); returns (result, level used)."""
+        result, level, _ = self.denoise_stored_with_top_up(stored, noise_level, name)
+        return result, level
+
+    def denoise_stored_with_top_up(
+        self, stored: np.ndarray, noise_level: NoiseLevel = None, name: str = "array"
     ) -> tuple[np.ndarray, float | None, float]:
-        """Denoise a stored-layout array (see `denoise`); returns (result, level used, std of
-        the noise topped up first: `level_and_top_up`).
+        """`denoise_stored`, and the std of the noise topped up first (`level_and_top_up`).
 
         Large images are converted to float and back one band of tile rows at a time, so
         memory grows with the tile, not the image (beyond the input and output arrays).

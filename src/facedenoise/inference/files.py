@@ -199,7 +199,8 @@ class _Waiting:
     pixels: np.ndarray  # the image's, with noise topped up when a level is told well above it
     level: float | None
     top_up: float
-    read: StoredFile  # the stored pixels, and the ICC profile and EXIF for the output
+    icc_profile: bytes | None  # the input file's, for the output
+    exif: bytes | None
 
 
 class _Pipeline:
@@ -255,7 +256,8 @@ class _Pipeline:
             return
         size = image.pixels.shape[:2]
         self.waiting.setdefault(size, []).append(
-            _Waiting(job, image, pixels, level, top_up, stored_file))
+            _Waiting(job, image, pixels, level, top_up, stored_file.icc_profile,
+                     self._exif(stored_file)))
         if len(self.waiting[size]) >= self.batch_size:
             self._flush(size)
         elif sum(map(len, self.waiting.values())) > _MAX_WAITING_BATCHES * self.batch_size:
@@ -263,12 +265,15 @@ class _Pipeline:
 
     def _take_large(self, job: Job, stored_file: StoredFile) -> None:
         # Written from the stored layout: no float copy of a large photo on the way out.
-        clean, level, top_up = self.denoiser.denoise_stored(
+        clean, level, top_up = self.denoiser.denoise_stored_with_top_up(
             stored_file.stored, self.level, str(job.source))
         options = dict(jpeg_quality=self.config.jpeg_quality,
-                       icc_profile=stored_file.icc_profile, exif=stored_file.exif)
+                       icc_profile=stored_file.icc_profile, exif=self._exif(stored_file))
         write = self.pool.submit(_write_file, job.target, clean, options, write_stored)
         self.writes.append((self._result(job, level, top_up), write))
+
+    def _exif(self, stored_file: StoredFile) -> bytes | None:
+        return stored_file.exif if self.config.keep_exif else None
 
     def _flush(self, size: tuple[int, int]) -> None:
         group = self.waiting.pop(size)
@@ -283,8 +288,8 @@ class _Pipeline:
             grey=entry.image.grey,
             alpha=entry.image.alpha,
             jpeg_quality=self.config.jpeg_quality,
-            icc_profile=entry.read.icc_profile,
-            exif=entry.read.exif,
+            icc_profile=entry.icc_profile,
+            exif=entry.exif,
         )
         self.writes.append((self._result(entry.job, entry.level, entry.top_up),
                             self.pool.submit(_write_file, entry.job.target, clean, options)))
