@@ -72,20 +72,14 @@ def _psnr(clean: np.ndarray, restored: np.ndarray) -> float:
     return 10 * np.log10(1 / max(mse, 1e-10))  # an untouched image: 100 dB
 
 
-def _mean_psnr(denoiser, images, noisy, level, top_up: bool = True) -> float:
-    from facedenoise.inference import levels
-
-    saved = levels.TOP_UP_FROM
-    levels.TOP_UP_FROM = saved if top_up else 1.0  # above every level: never topped up
-    try:
-        return float(np.mean([_psnr(clean, denoiser.denoise(image, noise_level=level))
-                              for clean, image in zip(images, noisy, strict=True)]))
-    finally:
-        levels.TOP_UP_FROM = saved
+def _mean_psnr(denoiser, images, noisy, level) -> float:
+    return float(np.mean([_psnr(clean, denoiser.denoise(image, noise_level=level))
+                          for clean, image in zip(images, noisy, strict=True)]))
 
 
-def score_set(denoiser, images: list[np.ndarray]) -> dict:
-    """{condition: {"estimate", "input", "auto", "as told 0.1", "topped up 0.1", ...}}."""
+def score_set(denoiser, as_told, images: list[np.ndarray]) -> dict:
+    """{condition: {"estimate", "input", "auto", "as told 0.1", "topped up 0.1", ...}};
+    `as_told` is the same model without the top-up (`DenoiseConfig(top_up=False)`)."""
     from facedenoise.inference import levels
 
     results = {}
@@ -98,7 +92,7 @@ def score_set(denoiser, images: list[np.ndarray]) -> dict:
             "auto": _mean_psnr(denoiser, images, noisy, "auto"),
         }
         for told in TOLD:
-            row[f"as told {told:g}"] = _mean_psnr(denoiser, images, noisy, told, top_up=False)
+            row[f"as told {told:g}"] = _mean_psnr(as_told, images, noisy, told)
             row[f"topped up {told:g}"] = _mean_psnr(denoiser, images, noisy, told)
         results[condition] = row
         print(f"  {condition}: " + ", ".join(f"{key} {value:.3f}" for key, value in row.items()),
@@ -127,10 +121,12 @@ def main() -> None:
     parser.add_argument("--model", default="starter")
     parser.add_argument("--out", type=Path, default=Path("bench_out/told_levels"))
     args = parser.parse_args()
+    from facedenoise.config import DenoiseConfig
     from facedenoise.imageio import read_image
     from facedenoise.inference import Denoiser
 
     denoiser = Denoiser.load(args.model)
+    as_told = Denoiser.load(args.model, config=DenoiseConfig(top_up=False))
     sets = {
         "faces": [read_image(path).pixels for path in held_out_faces()],
         "photos": [_centre_square(read_image(path).pixels)
@@ -139,7 +135,7 @@ def main() -> None:
     results = {}
     for name, images in sets.items():
         print(f"{name}: {len(images)} images", flush=True)
-        results[name] = score_set(denoiser, images)
+        results[name] = score_set(denoiser, as_told, images)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(results, indent=2))
     table = markdown(results)

@@ -71,16 +71,14 @@ def test_a_colour_edge_that_follows_a_luma_edge_stays_sharp():
 def _identity_denoiser(run, chroma_filter: bool):
     from facedenoise.inference import Denoiser
 
-    denoiser = Denoiser.load(run, config=DenoiseConfig(chroma_filter=chroma_filter))
+    # top_up off: the image as it is reaches the model
+    denoiser = Denoiser.load(run, config=DenoiseConfig(chroma_filter=chroma_filter,
+                                                       top_up=False))
     denoiser.runtime = lambda batch, levels: batch
     return denoiser
 
 
-def test_the_denoiser_applies_it_after_the_model_when_asked(tiny_conditional_run, tiny_run,
-                                                           monkeypatch):
-    from facedenoise.inference import levels
-
-    monkeypatch.setattr(levels, "TOP_UP_FROM", 1.0)  # the image as it is reaches the model
+def test_the_denoiser_applies_it_after_the_model_when_asked(tiny_conditional_run, tiny_run):
     image = _colour_noise((40, 44))
     filtered = _identity_denoiser(tiny_conditional_run, True)
     plain = _identity_denoiser(tiny_conditional_run, False)

@@ -186,6 +186,14 @@ def test_verbose_says_when_noise_was_added_before_a_told_level(tmp_path, sample_
     assert result.exit_code == 0, result.output
     assert result.output.count("noise level 0.050 (given)") == 2
     assert "added first" not in result.output
+    # --no-top-up: the image as it is reaches the model (which adds the level)
+    result = _denoise(tmp_path / "in", tmp_path / "as_told", "--model", model, "--tile", "128",
+                      "--noise-level", "0.3", "--verbose", "--no-chroma-filter", "--no-top-up")
+    assert result.exit_code == 0, result.output
+    assert "added first" not in result.output
+    face = read_image(tmp_path / "in" / "a.png").pixels
+    out = read_image(tmp_path / "as_told" / "a.png").pixels
+    assert np.abs(out - np.minimum(face + 0.3, 1)).max() <= 0.5 / 255 + 1e-6  # 8-bit rounding
 
 
 def test_a_level_above_the_training_range_runs_at_its_top_and_says_so(tmp_path, sample_faces):

@@ -150,6 +150,8 @@ class DenoiseConfig:
     jpeg_quality: int = 95
     keep_exif: bool = True  # the input's EXIF (date, camera, GPS) in PNG and JPEG outputs
     noise_level: float | str = AUTO  # a level in NOISE_LEVEL_RANGE, or AUTO (estimated)
+    # A level told well above an image's own noise: add seeded noise first (inference/levels.py)
+    top_up: bool = True
     max_pixels: int = MAX_PIXELS
     # Model calls averaged over this many flips/rotations (1, 2, 4 or 8): up to +0.4 dB with 4
     # and +0.5 dB with 8, for that many times the model time

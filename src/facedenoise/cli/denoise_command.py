@@ -75,6 +75,13 @@ ChromaFilterOption = Annotated[
                  "filter as strong as the noise level (off below 0.03; models without a "
                  "noise input skip it)."),
 ]
+TopUpOption = Annotated[
+    bool,
+    typer.Option("--top-up/--no-top-up", metavar="",
+                 help="When --noise-level is well above an image's own noise, add seeded "
+                 "noise first, so that a higher level smooths more instead of brightening "
+                 "the image and drawing texture on it (docs/noise_estimation.md)."),
+]
 BatchOption = Annotated[
     int, typer.Option(min=1, metavar="N", help="Images (or tiles) per model call.")
 ]
@@ -123,6 +130,7 @@ def denoise(
     batch_size: BatchOption = DEFAULTS.batch_size,
     ensemble: EnsembleOption = DEFAULTS.ensemble,
     chroma_filter: ChromaFilterOption = DEFAULTS.chroma_filter,
+    top_up: TopUpOption = DEFAULTS.top_up,
     max_pixels: MaxPixelsOption = DEFAULTS.max_pixels,
     suffix: SuffixOption = DEFAULTS.suffix,
     recursive: RecursiveOption = False,
@@ -152,6 +160,7 @@ def denoise(
             max_pixels=max_pixels,
             ensemble=ensemble,
             chroma_filter=chroma_filter,
+            top_up=top_up,
         )
         check_config(config)
         with _progress_bar(runs) as (on_model, on_progress):

@@ -143,7 +143,7 @@ class Denoiser:
         if level == AUTO:
             return self.level_for_model(estimate_level(sample)), 0.0
         level = self.level_for_model(level)
-        if top_up_std(level, 0.0) == 0:  # no estimate needed
+        if not self.config.top_up or top_up_std(level, 0.0) == 0:  # no estimate needed
             return level, 0.0
         try:
             own = noise_already_there(sample)
