@@ -11,10 +11,11 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from facedenoise.config import NOISE_FACTOR, TrainConfig
+from facedenoise.config import TrainConfig
 from facedenoise.dataset import clean_files, split_pairs
 from facedenoise.errors import FaceDenoiseError
 from facedenoise.imageio import list_images, read_header
+from facedenoise.noise import level_weight
 
 AUTOTUNE = tf.data.AUTOTUNE
 # Above this many cached bytes the decoded training set goes to a cache file, not to RAM.
@@ -104,16 +105,6 @@ def extra_training_images(folder: Path, patch_size: int | None) -> list[Path]:
             f"{patch_size}; remove it or lower --patch-size."
         )
     return paths
-
-
-LEVEL_WEIGHT_FLOOR = 0.02  # levels below ~5/255 weigh as much as 5/255
-
-
-def level_weight(level, power: float = 2.0):
-    """The loss weight of an image with noise `level`: 1 at the mission's 0.3, 1/level^power
-    in shape (see TrainConfig.level_weighted_loss and level_weight_power)."""
-    floor = LEVEL_WEIGHT_FLOOR**2
-    return ((NOISE_FACTOR**2 + floor) / (level**2 + floor)) ** (power / 2)
 
 
 def training_dataset(

@@ -14,6 +14,8 @@ import hashlib
 
 import numpy as np
 
+from facedenoise.config import NOISE_FACTOR
+
 _UINT64_MASK = (1 << 64) - 1
 
 
@@ -55,3 +57,14 @@ def noisy_uint8(clean: np.ndarray, noise_factor: float, seed: int, image_id: str
 
     clean_float = clean.astype(np.float32) / np.float32(255.0)
     return quantize(add_gaussian_noise(clean_float, noise_factor, noise_rng(seed, image_id)))
+
+
+LEVEL_WEIGHT_FLOOR = 0.02  # levels below ~5/255 weigh as much as 5/255
+
+
+def level_weight(level, power: float = 2.0):
+    """The loss weight of an image with noise `level` (a float, or an array or tensor of
+    levels of any backend): 1 at the mission's 0.3, 1/level^power in shape (see
+    TrainConfig.level_weighted_loss and level_weight_power)."""
+    floor = LEVEL_WEIGHT_FLOOR**2
+    return ((NOISE_FACTOR**2 + floor) / (level**2 + floor)) ** (power / 2)

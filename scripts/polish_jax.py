@@ -1,0 +1,293 @@
+"""Polish the starter weights on a GPU machine that has JAX but no TensorFlow.
+
+The GPU machines lent to this project carry JAX (and Keras' dependencies) but not
+TensorFlow, so `facedenoise train` (tf.data) cannot run there. This script packs what a
+polish needs on a machine with the project installed, and trains on the other with a plain
+JAX loop around the Keras model (`Model.stateless_call`), the data on the device:
+
+    # here: the training tiles as JPEG (quality 90: 29 MiB, so that the pack, the checkout
+    # and a keras wheel travel within 64 MiB) and the validation tiles; the weights to start
+    # from are the packaged ones unless --init names others (13 MiB more)
+    python scripts/polish_jax.py pack --work /work/starter --out gpu_pack
+    # there (KERAS_BACKEND=jax; a keras wheel carried if it is missing)
+    KERAS_BACKEND=jax python scripts/polish_jax.py train --pack gpu_pack --minutes 8 \\
+        --out $OUT/run
+    # here again: measure it (benchmarks/bench_user.py --model RUN/best.keras), then install
+    python scripts/train_starter.py install --run RUN
+
+The recipe is `train_starter.py polish --loss-after-chroma` made for a large accelerator:
+a level per image drawn uniformly from 0 to 0.5, fresh noise every step, flips and
+90-degree rotations, each image's MSE after the chroma stage weighted by `level_weight`,
+Adam with gradients clipped to a global norm of 2, and a cosine decay of the learning rate
+over the wall-clock budget (compiling excluded); larger batches (default 64) than on the
+CPU. Every `--eval-seconds` the model is scored on the validation tiles at 0.02, 0.1, 0.3
+and 0.5 (seeded noise, after the chroma stage), and best.keras keeps the best mean PSNR;
+history.csv records every evaluation. The numbers are not those of the CPU runs' history
+(JPEG-coded tiles, float noise instead of the 8-bit 0.3 files): compare checkpoints with
+the benchmarks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+os.environ.setdefault("KERAS_BACKEND", "jax")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # runs from a checkout
+
+JPEG_QUALITY = 90
+NOISE_RANGE = (0.0, 0.5)
+VAL_LEVELS = (0.02, 0.1, 0.3, 0.5)
+VAL_SEED = 2026
+CLIP_NORM = 2.0  # as train_starter.CLIP_NORM
+
+
+# --- pack (on a machine with the project installed) ---
+
+def _jpeg_blob(paths: list[Path]) -> dict[str, np.ndarray]:
+    """The files re-encoded as JPEG, concatenated: {"data": uint8, "offsets": int64}."""
+    pieces = []
+    for path in paths:
+        ok, encoded = cv2.imencode(".jpg", cv2.imread(str(path), cv2.IMREAD_COLOR),
+                                   [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+        if not ok:
+            raise SystemExit(f"cannot encode {path}")
+        pieces.append(encoded.ravel())
+    offsets = np.cumsum([0] + [len(piece) for piece in pieces]).astype(np.int64)
+    return {"data": np.concatenate(pieces), "offsets": offsets}
+
+
+def pack(work: Path, init: Path | None, out: Path, limit: int | None) -> None:
+    """Write OUT/train.npz and OUT/val.npz from a `train_starter.py data` work folder, and
+    with `init` OUT/init.keras (without optimizer state) and its config.json."""
+    import keras
+
+    from facedenoise.dataset import clean_files
+    from facedenoise.imageio import list_images
+
+    train = clean_files(work / "natural", "train") + list_images(work / "extra")
+    val = clean_files(work / "natural", "val")
+    if limit:
+        train, val = train[:limit], val[: max(8, limit // 8)]
+    out.mkdir(parents=True, exist_ok=True)
+    np.savez(out / "train.npz", **_jpeg_blob(train))
+    np.savez(out / "val.npz", **_jpeg_blob(val))
+    if init is not None:
+        import facedenoise.models  # noqa: F401 - registers the custom layers
+
+        keras.saving.load_model(init, compile=False).save(out / "init.keras")
+        shutil.copyfile(init.parent / "config.json", out / "config.json")
+    size = sum(path.stat().st_size for path in out.iterdir()) / 2**20
+    print(f"packed {len(train)} training and {len(val)} validation tiles into {out} "
+          f"({size:.1f} MiB)")
+
+
+# --- train (on the accelerator) ---
+
+def _decoded(blob_file: Path) -> np.ndarray:
+    """uint8 (N, H, W, 3) RGB images from a pack's .npz."""
+    blob = np.load(blob_file)
+    data, offsets = blob["data"], blob["offsets"]
+    images = [cv2.imdecode(data[start:stop], cv2.IMREAD_COLOR)
+              for start, stop in zip(offsets[:-1], offsets[1:], strict=True)]
+    return np.stack([cv2.cvtColor(image, cv2.COLOR_BGR2RGB) for image in images])
+
+
+def _validation_set(val: np.ndarray):
+    """(clean, noisy, levels) float32 arrays: every tile at every VAL_LEVELS level."""
+    rng = np.random.default_rng(VAL_SEED)
+    clean = np.concatenate([val] * len(VAL_LEVELS)).astype(np.float32) / 255
+    levels = np.repeat(np.asarray(VAL_LEVELS, np.float32), len(val))
+    noise = rng.standard_normal(clean.shape, dtype=np.float32)
+    noisy = np.clip(clean + levels[:, None, None, None] * noise, 0, 1)
+    return clean, noisy, levels
+
+
+class Polish:
+    """The model's variables, the optimizer and the jitted steps."""
+
+    def __init__(self, model, tiles, lr: float, batch: int, level_weight_power: float):
+        import jax
+        import jax.numpy as jnp
+        import optax
+
+        from facedenoise.chroma_loss import smooth_chroma_differentiable
+        from facedenoise.noise import level_weight
+
+        self.model = model
+        self.tiles = jnp.asarray(tiles)
+        self.optimizer = optax.chain(
+            optax.clip_by_global_norm(CLIP_NORM),
+            optax.inject_hyperparams(optax.adam)(learning_rate=lr),
+        )
+        self.trainable = [variable.value for variable in model.trainable_variables]
+        self.non_trainable = [variable.value for variable in model.non_trainable_variables]
+        self.state = self.optimizer.init(self.trainable)
+
+        def forward(trainable, non_trainable, noisy, level, training):
+            output, non_trainable = model.stateless_call(
+                trainable, non_trainable, [noisy, level[:, None]], training=training)
+            return smooth_chroma_differentiable(output, level), non_trainable
+
+        def loss_of(trainable, non_trainable, clean, noisy, level):
+            output, non_trainable = forward(trainable, non_trainable, noisy, level, True)
+            errors = jnp.mean((output - clean) ** 2, axis=(1, 2, 3))
+            return jnp.mean(errors * level_weight(level, level_weight_power)), non_trainable
+
+        gradient_of = jax.value_and_grad(loss_of, has_aux=True)
+
+        def step(trainable, non_trainable, state, key, lr):
+            keys = jax.random.split(key, 5)
+            chosen = jax.random.randint(keys[0], (batch,), 0, self.tiles.shape[0])
+            clean = self.tiles[chosen].astype(jnp.float32) / 255
+            flipped = jax.random.bernoulli(keys[1], 0.5, (batch,))
+            clean = jnp.where(flipped[:, None, None, None], clean[:, :, ::-1], clean)
+            turns = jax.random.randint(keys[2], (batch,), 0, 4)
+            clean = jax.vmap(lambda image, k: jax.lax.switch(
+                k, [lambda x, t=t: jnp.rot90(x, t) for t in range(4)], image))(clean, turns)
+            low, high = NOISE_RANGE
+            level = jax.random.uniform(keys[3], (batch,), minval=low, maxval=high)
+            noise = jax.random.normal(keys[4], clean.shape)
+            noisy = jnp.clip(clean + level[:, None, None, None] * noise, 0, 1)
+            (loss, non_trainable), grads = gradient_of(trainable, non_trainable, clean, noisy,
+                                                       level)
+            state[1].hyperparams["learning_rate"] = lr
+            updates, state = self.optimizer.update(grads, state, trainable)
+            return optax.apply_updates(trainable, updates), non_trainable, state, loss
+
+        def psnr(trainable, non_trainable, clean, noisy, level):
+            output, _ = forward(trainable, non_trainable, noisy, level, False)
+            errors = jnp.mean((jnp.clip(output, 0, 1) - clean) ** 2, axis=(1, 2, 3))
+            return jnp.minimum(10 * jnp.log10(1 / jnp.maximum(errors, 1e-10)), 100.0)
+
+        self.step = jax.jit(step, donate_argnums=(0, 1, 2))
+        self.psnr = jax.jit(psnr)
+
+    def validate(self, clean, noisy, levels, chunk: int = 256) -> dict[str, float]:
+        """Mean PSNR (dB, after the chroma stage) per validation level, and their mean."""
+        scores = np.concatenate([
+            np.asarray(self.psnr(self.trainable, self.non_trainable, clean[start:start + chunk],
+                                 noisy[start:start + chunk], levels[start:start + chunk]))
+            for start in range(0, len(clean), chunk)])
+        result = {f"val_psnr_at_{level:g}": float(np.mean(scores[levels == level]))
+                  for level in VAL_LEVELS}
+        result["val_psnr_mean"] = float(np.mean(list(result.values())))
+        return result
+
+    def save(self, path: Path) -> None:
+        for variable, value in zip(self.model.trainable_variables, self.trainable, strict=True):
+            variable.assign(value)
+        for variable, value in zip(self.model.non_trainable_variables, self.non_trainable,
+                                   strict=True):
+            variable.assign(value)
+        temp_path = path.with_name(f".{path.name}.partial.keras")
+        self.model.save(temp_path)
+        temp_path.replace(path)
+
+
+def train(pack_dir: Path, out: Path, minutes: float, lr: float, batch: int,
+          eval_seconds: float, seed: int, level_weight_power: float) -> None:
+    import jax
+    import keras
+
+    import facedenoise.models  # noqa: F401 - registers the custom layers
+
+    print(f"devices: {jax.devices()}", flush=True)
+    tiles, val = _decoded(pack_dir / "train.npz"), _decoded(pack_dir / "val.npz")
+    clean, noisy, levels = _validation_set(val)
+    init = pack_dir / "init.keras"
+    if not init.is_file():  # the packaged weights
+        init = Path(__file__).resolve().parents[1] / "src" / "facedenoise" / "weights" / (
+            "starter.keras")
+    model = keras.saving.load_model(init, compile=False)
+    polish = Polish(model, tiles, lr, batch, level_weight_power)
+    out.mkdir(parents=True, exist_ok=True)
+    config = json.loads((init.parent / "config.json").read_text())
+    config["train"].update(lr=lr, batch_size=batch, time_limit_minutes=minutes,
+                           init_from=str(init), jit_compile=True)
+    config["polish_jax"] = {"tiles": len(tiles), "jpeg_quality": JPEG_QUALITY, "seed": seed,
+                            "devices": [str(device) for device in jax.devices()]}
+    (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+
+    first = polish.validate(clean, noisy, levels)
+    print(f"start: {first}", flush=True)
+    shutil.copyfile(init, out / "best.keras")  # until a step does better
+    best, rows = first["val_psnr_mean"], [{"step": 0, "seconds": 0.0, "images": 0, "lr": lr,
+                                           "loss": math.nan, **first}]
+    key = jax.random.PRNGKey(seed)
+    steps, started, last_eval, budget = 0, None, 0.0, minutes * 60
+    while True:
+        elapsed = 0.0 if started is None else time.perf_counter() - started
+        if elapsed >= budget:
+            break
+        rate = lr * 0.5 * (1 + math.cos(math.pi * elapsed / budget))
+        key, step_key = jax.random.split(key)
+        polish.trainable, polish.non_trainable, polish.state, loss = polish.step(
+            polish.trainable, polish.non_trainable, polish.state, step_key, rate)
+        steps += 1
+        if started is None:  # the first step compiles: the budget starts after it
+            loss.block_until_ready()
+            started = time.perf_counter()
+        elif elapsed - last_eval >= eval_seconds:
+            last_eval = elapsed
+            row = {"step": steps, "seconds": round(elapsed, 1), "images": steps * batch,
+                   "lr": rate, "loss": float(loss), **polish.validate(clean, noisy, levels)}
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+            if row["val_psnr_mean"] > best:
+                best = row["val_psnr_mean"]
+                polish.save(out / "best.keras")
+    final = {"step": steps, "seconds": round(budget, 1), "images": steps * batch, "lr": 0.0,
+             "loss": float(loss), **polish.validate(clean, noisy, levels)}
+    rows.append(final)
+    print(json.dumps(final), flush=True)
+    if final["val_psnr_mean"] > best:
+        polish.save(out / "best.keras")
+    with (out / "history.csv").open("w", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("stage", choices=("pack", "train"))
+    parser.add_argument("--work", type=Path, help="pack: a train_starter.py data folder")
+    parser.add_argument("--init", type=Path, help="pack: the weights to start from (a "
+                        "run's best.keras, its config.json beside it); default: the packaged")
+    parser.add_argument("--limit", type=int, default=None,
+                        help="pack: at most this many training tiles (a trial pack)")
+    parser.add_argument("--pack", type=Path, help="train: the packed folder")
+    parser.add_argument("--out", type=Path, required=True,
+                        help="pack: the folder to write; train: the run folder to write")
+    parser.add_argument("--minutes", type=float, default=8.0,
+                        help="train: wall-clock budget after compiling")
+    parser.add_argument("--lr", type=float, default=1e-4, help="train: peak learning rate")
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--eval-seconds", type=float, default=30.0)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--level-weight-power", type=float, default=2.0)
+    args = parser.parse_args()
+    if args.stage == "pack":
+        if args.work is None:
+            raise SystemExit("pack needs --work")
+        pack(args.work, args.init, args.out, args.limit)
+    else:
+        if args.pack is None:
+            raise SystemExit("train needs --pack")
+        train(args.pack, args.out, args.minutes, args.lr, args.batch, args.eval_seconds,
+              args.seed, args.level_weight_power)
+
+
+if __name__ == "__main__":
+    main()

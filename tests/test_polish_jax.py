@@ -1,0 +1,64 @@
+"""scripts/polish_jax.py: the pack holds the training tiles, and (where JAX and optax are
+installed, as on the lent GPU machines) a short polish writes a run that facedenoise loads."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from facedenoise.dataset import clean_files
+from facedenoise.imageio import read_image, write_image
+
+SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
+sys.path.insert(0, str(SCRIPTS))
+import polish_jax  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def packed(tmp_path_factory, prepared_sample, tiny_conditional_run) -> Path:
+    work = tmp_path_factory.mktemp("work")
+    (work / "natural").symlink_to(prepared_sample)
+    (work / "extra").mkdir()
+    face = read_image(clean_files(prepared_sample, "train")[0]).pixels
+    write_image(work / "extra" / "face_copy.png", face)
+    out = work / "pack"
+    polish_jax.pack(work, tiny_conditional_run / "best.keras", out, limit=None)
+    return out
+
+
+def test_the_pack_decodes_to_the_training_and_validation_tiles(packed, prepared_sample):
+    train = clean_files(prepared_sample, "train")
+    decoded = polish_jax._decoded(packed / "train.npz")
+    assert decoded.shape == (len(train) + 1, 128, 128, 3) and decoded.dtype == np.uint8
+    for tile, path in zip(decoded, train, strict=False):
+        original = read_image(path).pixels
+        mse = np.mean((tile.astype(np.float32) / 255 - original) ** 2)
+        assert 10 * np.log10(1 / mse) > 30  # JPEG quality 90: 34 dB and up on these faces
+    assert len(polish_jax._decoded(packed / "val.npz")) == len(clean_files(prepared_sample,
+                                                                           "val"))
+    assert (packed / "init.keras").is_file() and (packed / "config.json").is_file()
+
+
+def test_a_short_polish_writes_a_run_that_facedenoise_loads(packed, tmp_path):
+    pytest.importorskip("jax")
+    pytest.importorskip("optax")
+    from facedenoise.inference import Denoiser
+
+    run = tmp_path / "run"
+    env = {**os.environ, "KERAS_BACKEND": "jax"}  # this process runs TensorFlow's backend
+    result = subprocess.run(
+        [sys.executable, str(SCRIPTS / "polish_jax.py"), "train", "--pack", str(packed),
+         "--out", str(run), "--minutes", "0.05", "--batch", "2", "--eval-seconds", "1"],
+        env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    history = (run / "history.csv").read_text().splitlines()
+    assert history[0].startswith("step,seconds,images,lr,loss,val_psnr_at_0.02")
+    assert len(history) >= 3  # the start, at least one evaluation, the end
+    denoiser = Denoiser.load(run)
+    face = read_image(clean_files(Path(packed).parent / "natural", "val")[0]).pixels
+    assert denoiser.denoise(face, noise_level=0.1).shape == face.shape
