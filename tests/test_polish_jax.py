@@ -44,6 +44,7 @@ def test_the_pack_decodes_to_the_training_and_validation_tiles(packed, prepared_
     assert (packed / "init.keras").is_file() and (packed / "config.json").is_file()
 
 
+@pytest.mark.slow
 def test_a_short_polish_writes_a_run_that_facedenoise_loads(packed, tmp_path):
     pytest.importorskip("jax")
     pytest.importorskip("optax")
@@ -62,3 +63,37 @@ def test_a_short_polish_writes_a_run_that_facedenoise_loads(packed, tmp_path):
     denoiser = Denoiser.load(run)
     face = read_image(clean_files(Path(packed).parent / "natural", "val")[0]).pixels
     assert denoiser.denoise(face, noise_level=0.1).shape == face.shape
+
+
+STEP_CHECK = """
+import sys
+import jax, keras, numpy as np
+sys.path.insert(0, sys.argv[1])
+import polish_jax
+import facedenoise.models
+from pathlib import Path
+pack = Path(sys.argv[2])
+model = keras.saving.load_model(pack / "init.keras", compile=False)
+polish = polish_jax.Polish(model, polish_jax._decoded(pack / "train.npz"), 1e-4, 2, 2.0)
+before = [np.asarray(value).copy() for value in polish.trainable]
+for seed, rate in enumerate((0.0, 0.0, 1e-4)):
+    polish.trainable, polish.non_trainable, polish.state, _ = polish.step(
+        polish.trainable, polish.non_trainable, polish.state, jax.random.PRNGKey(seed), rate)
+    print(max(float(np.abs(np.asarray(a) - b).max()) for a, b in zip(polish.trainable, before)))
+"""
+
+
+@pytest.mark.slow
+def test_each_step_takes_the_learning_rate_it_is_given(packed):
+    # The cosine is computed per step from the clock and passed in; a rate baked in at
+    # compile time would leave it at the peak for the whole run.
+    pytest.importorskip("jax")
+    pytest.importorskip("optax")
+    result = subprocess.run(
+        [sys.executable, "-c", STEP_CHECK, str(SCRIPTS), str(packed)],
+        env={**os.environ, "KERAS_BACKEND": "jax"}, capture_output=True, text=True,
+        timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    changes = [float(line) for line in result.stdout.split()]
+    assert changes[:2] == [0.0, 0.0]
+    assert changes[2] == pytest.approx(1e-4, rel=0.05)  # Adam's first steps move by ~ the rate
