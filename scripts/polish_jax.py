@@ -50,6 +50,7 @@ NOISE_RANGE = (0.0, 0.5)
 VAL_LEVELS = (0.02, 0.1, 0.3, 0.5)
 VAL_SEED = 2026
 CLIP_NORM = 2.0  # as train_starter.CLIP_NORM
+SYNC_STEPS = 4  # the loop waits for the device every this many steps
 
 
 # --- pack (on a machine with the project installed) ---
@@ -235,8 +236,11 @@ def train(pack_dir: Path, out: Path, minutes: float, lr: float, batch: int,
         polish.trainable, polish.non_trainable, polish.state, loss = polish.step(
             polish.trainable, polish.non_trainable, polish.state, step_key, rate)
         steps += 1
-        if started is None:  # the first step compiles: the budget starts after it
+        if steps % SYNC_STEPS == 0 or started is None:
+            # Steps are dispatched ahead of the device; unchecked, the loop would queue far
+            # more of them than the clock allows, and the cosine would run ahead of them.
             loss.block_until_ready()
+        if started is None:  # the first step compiles: the budget starts after it
             started = time.perf_counter()
         elif elapsed - last_eval >= eval_seconds:
             last_eval = elapsed
