@@ -5,12 +5,13 @@ TensorFlow, so `facedenoise train` (tf.data) cannot run there. This script packs
 polish needs on a machine with the project installed, and trains on the other with a plain
 JAX loop around the Keras model (`Model.stateless_call`), the data on the device:
 
-    # here: the training tiles as JPEG (quality 90: 29 MiB, so that the pack, the checkout
-    # and a keras wheel travel within 64 MiB) and the validation tiles; the weights to start
-    # from are the packaged ones unless --init names others (13 MiB more)
+    # here: the training tiles as JPEG (quality 85, full-resolution colour: 26 MiB, so that
+    # the pack, the checkout and the keras wheels travel within 64 MiB), the first 200
+    # validation tiles as PNG; the weights to start from are the packaged ones (--init
+    # packs others, 13 MiB more: more than the 64 MiB allow with the full pack)
     python scripts/polish_jax.py pack --work /work/starter --out gpu_pack
-    # there (KERAS_BACKEND=jax; a keras wheel carried if it is missing)
-    KERAS_BACKEND=jax python scripts/polish_jax.py train --pack gpu_pack --minutes 8 \\
+    # there (KERAS_BACKEND=jax; the keras wheels carried: MODEL_CARD.md)
+    KERAS_BACKEND=jax python scripts/polish_jax.py train --pack gpu_pack --minutes 7 \\
         --out $OUT/run
     # here again: measure it (benchmarks/bench_user.py --model RUN/best.keras), then install
     python scripts/train_starter.py install --run RUN
@@ -18,13 +19,16 @@ JAX loop around the Keras model (`Model.stateless_call`), the data on the device
 The recipe is `train_starter.py polish --loss-after-chroma` made for a large accelerator:
 a level per image drawn uniformly from 0 to 0.5, fresh noise every step, flips and
 90-degree rotations, each image's MSE after the chroma stage weighted by `level_weight`,
-Adam with gradients clipped to a global norm of 2, and a cosine decay of the learning rate
-over the wall-clock budget (compiling excluded); larger batches (default 64) than on the
-CPU. Every `--eval-seconds` the model is scored on the validation tiles at 0.02, 0.1, 0.3
-and 0.5 (seeded noise, after the chroma stage), and best.keras keeps the best mean PSNR;
-history.csv records every evaluation. The numbers are not those of the CPU runs' history
-(JPEG-coded tiles, float noise instead of the 8-bit 0.3 files): compare checkpoints with
-the benchmarks.
+Adam with gradients clipped to a global norm of 2, and the runs' schedule
+(`callbacks.CosineSchedule`: 100 warm-up steps, then a cosine to 1% of the peak over the
+wall-clock budget, compiling excluded); larger batches (default 64) than on the CPU. The
+budget ends early enough that the run finishes within `--deadline-seconds` of its start
+(the device's commands stop at 10 minutes). Every `--eval-seconds` the model is scored on
+the validation tiles at 0.02, 0.1, 0.3 and 0.5 (seeded noise, after the chroma stage),
+best.keras keeps the best mean PSNR and history.csv is rewritten. The numbers are not those
+of the CPU runs' history (float noise instead of the 8-bit 0.3 files): compare checkpoints
+with the benchmarks. The training tiles are JPEG-coded (41.6 dB from the PNGs on average):
+check the weakest levels (bench_user.py at 0.05) before installing.
 """
 
 from __future__ import annotations
@@ -45,27 +49,51 @@ import numpy as np
 os.environ.setdefault("KERAS_BACKEND", "jax")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # runs from a checkout
 
-JPEG_QUALITY = 90
+JPEG_QUALITY = 85
+VAL_TILES = 200  # as the CPU runs' validation at extra levels (train.EXTRA_VALIDATION_IMAGES)
 NOISE_RANGE = (0.0, 0.5)
 VAL_LEVELS = (0.02, 0.1, 0.3, 0.5)
 VAL_SEED = 2026
 CLIP_NORM = 2.0  # as train_starter.CLIP_NORM
 SYNC_STEPS = 4  # the loop waits for the device every this many steps
+WARMUP_STEPS = 100  # as train._callbacks
+FINISH_SECONDS = 30  # kept from the deadline for the last evaluation and saving
+PROCESS_START = time.perf_counter()
 
 
 # --- pack (on a machine with the project installed) ---
 
-def _jpeg_blob(paths: list[Path]) -> dict[str, np.ndarray]:
-    """The files re-encoded as JPEG, concatenated: {"data": uint8, "offsets": int64}."""
+def _encoded_blob(paths: list[Path], repeats: list[int], extension: str) -> dict:
+    """The files re-encoded (JPEG at JPEG_QUALITY without colour subsampling, or PNG) and
+    concatenated: {"data": uint8, "offsets": int64, "repeats": int64, each file's weight}."""
+    options = ([cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY, cv2.IMWRITE_JPEG_SAMPLING_FACTOR,
+                cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444] if extension == ".jpg" else [])
     pieces = []
     for path in paths:
-        ok, encoded = cv2.imencode(".jpg", cv2.imread(str(path), cv2.IMREAD_COLOR),
-                                   [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+        ok, encoded = cv2.imencode(extension, cv2.imread(str(path), cv2.IMREAD_COLOR), options)
         if not ok:
             raise SystemExit(f"cannot encode {path}")
         pieces.append(encoded.ravel())
     offsets = np.cumsum([0] + [len(piece) for piece in pieces]).astype(np.int64)
-    return {"data": np.concatenate(pieces), "offsets": offsets}
+    return {"data": np.concatenate(pieces), "offsets": offsets,
+            "repeats": np.asarray(repeats, np.int64)}
+
+
+def _unique_with_repeats(paths: list[Path]) -> tuple[list[Path], list[int]]:
+    """`paths` with hard links to one file kept once (the extra faces are 16 links each),
+    and how often each was listed."""
+    seen: dict[tuple[int, int], int] = {}
+    unique, repeats = [], []
+    for path in paths:
+        status = path.stat()
+        key = (status.st_dev, status.st_ino)
+        if key in seen:
+            repeats[seen[key]] += 1
+        else:
+            seen[key] = len(unique)
+            unique.append(path)
+            repeats.append(1)
+    return unique, repeats
 
 
 def pack(work: Path, init: Path | None, out: Path, limit: int | None) -> None:
@@ -77,31 +105,33 @@ def pack(work: Path, init: Path | None, out: Path, limit: int | None) -> None:
     from facedenoise.imageio import list_images
 
     train = clean_files(work / "natural", "train") + list_images(work / "extra")
-    val = clean_files(work / "natural", "val")
+    val = clean_files(work / "natural", "val")[:VAL_TILES]
     if limit:
         train, val = train[:limit], val[: max(8, limit // 8)]
+    train, repeats = _unique_with_repeats(train)
     out.mkdir(parents=True, exist_ok=True)
-    np.savez(out / "train.npz", **_jpeg_blob(train))
-    np.savez(out / "val.npz", **_jpeg_blob(val))
+    np.savez(out / "train.npz", **_encoded_blob(train, repeats, ".jpg"))
+    np.savez(out / "val.npz", **_encoded_blob(val, [1] * len(val), ".png"))
     if init is not None:
         import facedenoise.models  # noqa: F401 - registers the custom layers
 
         keras.saving.load_model(init, compile=False).save(out / "init.keras")
         shutil.copyfile(init.parent / "config.json", out / "config.json")
     size = sum(path.stat().st_size for path in out.iterdir()) / 2**20
-    print(f"packed {len(train)} training and {len(val)} validation tiles into {out} "
-          f"({size:.1f} MiB)")
+    print(f"packed {sum(repeats)} training tiles ({len(train)} files) and {len(val)} "
+          f"validation tiles into {out} ({size:.1f} MiB)")
 
 
 # --- train (on the accelerator) ---
 
-def _decoded(blob_file: Path) -> np.ndarray:
-    """uint8 (N, H, W, 3) RGB images from a pack's .npz."""
+def _decoded(blob_file: Path) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 (N, H, W, 3) RGB images from a pack's .npz, and how often each counts."""
     blob = np.load(blob_file)
     data, offsets = blob["data"], blob["offsets"]
     images = [cv2.imdecode(data[start:stop], cv2.IMREAD_COLOR)
               for start, stop in zip(offsets[:-1], offsets[1:], strict=True)]
-    return np.stack([cv2.cvtColor(image, cv2.COLOR_BGR2RGB) for image in images])
+    return np.stack([cv2.cvtColor(image, cv2.COLOR_BGR2RGB) for image in images]), blob[
+        "repeats"]
 
 
 def _validation_set(val: np.ndarray):
@@ -115,9 +145,15 @@ def _validation_set(val: np.ndarray):
 
 
 class Polish:
-    """The model's variables, the optimizer and the jitted steps."""
+    """The model's variables, the optimizer and the jitted steps.
 
-    def __init__(self, model, tiles, lr: float, batch: int, level_weight_power: float):
+    tiles: uint8 (N, H, W, 3) on the device, passed to every step (a closure would compile
+    them into the program as a constant); picks: int32 indices into tiles, one entry per
+    time a tile counts (the extra faces count 16 times), so a uniform draw from picks
+    weighs the tiles as the CPU runs do.
+    """
+
+    def __init__(self, model, lr: float, batch: int, level_weight_power: float):
         import jax
         import jax.numpy as jnp
         import optax
@@ -126,10 +162,10 @@ class Polish:
         from facedenoise.noise import level_weight
 
         self.model = model
-        self.tiles = jnp.asarray(tiles)
+        # Keras' Adam adds epsilon 1e-7; clipping by the global norm comes first, as there.
         self.optimizer = optax.chain(
             optax.clip_by_global_norm(CLIP_NORM),
-            optax.inject_hyperparams(optax.adam)(learning_rate=lr),
+            optax.inject_hyperparams(optax.adam)(learning_rate=lr, eps=1e-7),
         )
         self.trainable = [variable.value for variable in model.trainable_variables]
         self.non_trainable = [variable.value for variable in model.non_trainable_variables]
@@ -147,10 +183,10 @@ class Polish:
 
         gradient_of = jax.value_and_grad(loss_of, has_aux=True)
 
-        def step(trainable, non_trainable, state, key, lr):
+        def step(trainable, non_trainable, state, tiles, picks, key, rate):
             keys = jax.random.split(key, 5)
-            chosen = jax.random.randint(keys[0], (batch,), 0, self.tiles.shape[0])
-            clean = self.tiles[chosen].astype(jnp.float32) / 255
+            chosen = picks[jax.random.randint(keys[0], (batch,), 0, picks.shape[0])]
+            clean = tiles[chosen].astype(jnp.float32) / 255
             flipped = jax.random.bernoulli(keys[1], 0.5, (batch,))
             clean = jnp.where(flipped[:, None, None, None], clean[:, :, ::-1], clean)
             turns = jax.random.randint(keys[2], (batch,), 0, 4)
@@ -162,26 +198,28 @@ class Polish:
             noisy = jnp.clip(clean + level[:, None, None, None] * noise, 0, 1)
             (loss, non_trainable), grads = gradient_of(trainable, non_trainable, clean, noisy,
                                                        level)
-            state[1].hyperparams["learning_rate"] = lr
+            state[1].hyperparams["learning_rate"] = rate
             updates, state = self.optimizer.update(grads, state, trainable)
             return optax.apply_updates(trainable, updates), non_trainable, state, loss
 
         def psnr(trainable, non_trainable, clean, noisy, level):
-            output, _ = forward(trainable, non_trainable, noisy, level, False)
+            with jax.default_matmul_precision("float32"):  # picks checkpoints at ~39 dB
+                output, _ = forward(trainable, non_trainable, noisy, level, False)
             errors = jnp.mean((jnp.clip(output, 0, 1) - clean) ** 2, axis=(1, 2, 3))
             return jnp.minimum(10 * jnp.log10(1 / jnp.maximum(errors, 1e-10)), 100.0)
 
         self.step = jax.jit(step, donate_argnums=(0, 1, 2))
         self.psnr = jax.jit(psnr)
 
-    def validate(self, clean, noisy, levels, chunk: int = 256) -> dict[str, float]:
-        """Mean PSNR (dB, after the chroma stage) per validation level, and their mean."""
-        scores = np.concatenate([
-            np.asarray(self.psnr(self.trainable, self.non_trainable, clean[start:start + chunk],
-                                 noisy[start:start + chunk], levels[start:start + chunk]))
-            for start in range(0, len(clean), chunk)])
-        result = {f"val_psnr_at_{level:g}": float(np.mean(scores[levels == level]))
-                  for level in VAL_LEVELS}
+    def validate(self, clean, noisy, levels) -> dict[str, float]:
+        """Mean PSNR (dB, after the chroma stage) per validation level, and their mean; the
+        arrays on the device, one chunk per level (one compiled shape)."""
+        result = {}
+        for level in VAL_LEVELS:
+            at = np.flatnonzero(levels == level)
+            scores = self.psnr(self.trainable, self.non_trainable, clean[at[0]:at[-1] + 1],
+                               noisy[at[0]:at[-1] + 1], levels[at[0]:at[-1] + 1])
+            result[f"val_psnr_at_{level:g}"] = float(np.mean(np.asarray(scores)))
         result["val_psnr_mean"] = float(np.mean(list(result.values())))
         return result
 
@@ -196,45 +234,69 @@ class Polish:
         temp_path.replace(path)
 
 
+def _write_history(rows: list[dict], path: Path) -> None:
+    temp_path = path.with_name(f".{path.name}.partial")
+    with temp_path.open("w", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    temp_path.replace(path)
+
+
 def train(pack_dir: Path, out: Path, minutes: float, lr: float, batch: int,
-          eval_seconds: float, seed: int, level_weight_power: float) -> None:
+          eval_seconds: float, seed: int, level_weight_power: float,
+          deadline_seconds: float, allow_cpu: bool) -> None:
     import jax
     import keras
 
     import facedenoise.models  # noqa: F401 - registers the custom layers
+    from facedenoise.callbacks import CosineSchedule
 
     print(f"devices: {jax.devices()}", flush=True)
-    tiles, val = _decoded(pack_dir / "train.npz"), _decoded(pack_dir / "val.npz")
-    clean, noisy, levels = _validation_set(val)
+    if jax.default_backend() == "cpu" and not allow_cpu:
+        raise SystemExit("JAX found no accelerator (its CUDA plugin did not start?); "
+                         "--allow-cpu runs on the CPU anyway.")
+    (tiles, repeats), (val, _) = _decoded(pack_dir / "train.npz"), _decoded(pack_dir / "val.npz")
+    clean, noisy, levels = (jax.device_put(array) for array in _validation_set(val))
+    levels_here = np.asarray(levels)
+    tiles_there = jax.device_put(tiles)
+    picks = jax.device_put(np.repeat(np.arange(len(tiles), dtype=np.int32), repeats))
     init = pack_dir / "init.keras"
     if not init.is_file():  # the packaged weights
         init = Path(__file__).resolve().parents[1] / "src" / "facedenoise" / "weights" / (
             "starter.keras")
     model = keras.saving.load_model(init, compile=False)
-    polish = Polish(model, tiles, lr, batch, level_weight_power)
+    polish = Polish(model, lr, batch, level_weight_power)
     out.mkdir(parents=True, exist_ok=True)
     config = json.loads((init.parent / "config.json").read_text())
-    config["train"].update(lr=lr, batch_size=batch, time_limit_minutes=minutes,
-                           init_from=str(init), jit_compile=True)
-    config["polish_jax"] = {"tiles": len(tiles), "jpeg_quality": JPEG_QUALITY, "seed": seed,
+    config["train"].update(
+        lr=lr, batch_size=batch, time_limit_minutes=minutes, init_from=str(init),
+        jit_compile=True, noise_range=list(NOISE_RANGE), clean_fraction=0.0,
+        level_weighted_loss=True, level_weight_power=level_weight_power,
+        loss_after_chroma=True, flip=True, rotate=True, color_jitter=False, seed=seed,
+        clip_norm=CLIP_NORM, schedule="cosine")
+    config["polish_jax"] = {"tiles": int(picks.shape[0]), "files": len(tiles),
+                            "jpeg_quality": JPEG_QUALITY,
                             "devices": [str(device) for device in jax.devices()]}
     (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
 
-    first = polish.validate(clean, noisy, levels)
+    first = polish.validate(clean, noisy, levels_here)
     print(f"start: {first}", flush=True)
     shutil.copyfile(init, out / "best.keras")  # until a step does better
-    best, rows = first["val_psnr_mean"], [{"step": 0, "seconds": 0.0, "images": 0, "lr": lr,
+    best, rows = first["val_psnr_mean"], [{"step": 0, "seconds": 0.0, "images": 0, "lr": 0.0,
                                            "loss": math.nan, **first}]
     key = jax.random.PRNGKey(seed)
-    steps, started, last_eval, budget = 0, None, 0.0, minutes * 60
+    steps, started, last_eval, loss = 0, None, 0.0, math.nan
+    budget, schedule = minutes * 60, None
     while True:
         elapsed = 0.0 if started is None else time.perf_counter() - started
         if elapsed >= budget:
             break
-        rate = lr * 0.5 * (1 + math.cos(math.pi * elapsed / budget))
+        rate = lr / WARMUP_STEPS if schedule is None else schedule.learning_rate(steps, elapsed)
         key, step_key = jax.random.split(key)
         polish.trainable, polish.non_trainable, polish.state, loss = polish.step(
-            polish.trainable, polish.non_trainable, polish.state, step_key, rate)
+            polish.trainable, polish.non_trainable, polish.state, tiles_there, picks,
+            step_key, rate)
         steps += 1
         if steps % SYNC_STEPS == 0 or started is None:
             # Steps are dispatched ahead of the device; unchecked, the loop would queue far
@@ -242,25 +304,30 @@ def train(pack_dir: Path, out: Path, minutes: float, lr: float, batch: int,
             loss.block_until_ready()
         if started is None:  # the first step compiles: the budget starts after it
             started = time.perf_counter()
+            left = deadline_seconds - (started - PROCESS_START) - FINISH_SECONDS
+            budget = max(0.0, min(budget, left))
+            schedule = CosineSchedule(lr, total_steps=10**9, warmup_steps=WARMUP_STEPS,
+                                      checkpoint=None, time_limit_seconds=max(budget, 1e-3))
+            print(f"compiled in {started - PROCESS_START:.0f} s since the start; training "
+                  f"for {budget:.0f} s", flush=True)
         elif elapsed - last_eval >= eval_seconds:
             last_eval = elapsed
             row = {"step": steps, "seconds": round(elapsed, 1), "images": steps * batch,
-                   "lr": rate, "loss": float(loss), **polish.validate(clean, noisy, levels)}
+                   "lr": rate, "loss": float(loss),
+                   **polish.validate(clean, noisy, levels_here)}
             rows.append(row)
             print(json.dumps(row), flush=True)
             if row["val_psnr_mean"] > best:
                 best = row["val_psnr_mean"]
                 polish.save(out / "best.keras")
-    final = {"step": steps, "seconds": round(budget, 1), "images": steps * batch, "lr": 0.0,
-             "loss": float(loss), **polish.validate(clean, noisy, levels)}
+            _write_history(rows, out / "history.csv")
+    final = {"step": steps, "seconds": round(budget, 1), "images": steps * batch,
+             "lr": 0.0, "loss": float(loss), **polish.validate(clean, noisy, levels_here)}
     rows.append(final)
     print(json.dumps(final), flush=True)
     if final["val_psnr_mean"] > best:
         polish.save(out / "best.keras")
-    with (out / "history.csv").open("w", newline="") as file:
-        writer = csv.DictWriter(file, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    _write_history(rows, out / "history.csv")
 
 
 def main() -> None:
@@ -274,8 +341,13 @@ def main() -> None:
     parser.add_argument("--pack", type=Path, help="train: the packed folder")
     parser.add_argument("--out", type=Path, required=True,
                         help="pack: the folder to write; train: the run folder to write")
-    parser.add_argument("--minutes", type=float, default=8.0,
+    parser.add_argument("--minutes", type=float, default=7.0,
                         help="train: wall-clock budget after compiling")
+    parser.add_argument("--deadline-seconds", type=float, default=570.0,
+                        help="train: finish within this long of the start, whatever "
+                        "--minutes says (a device command stops at 600 s)")
+    parser.add_argument("--allow-cpu", action="store_true",
+                        help="train: run even where JAX finds no accelerator (tests)")
     parser.add_argument("--lr", type=float, default=1e-4, help="train: peak learning rate")
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--eval-seconds", type=float, default=30.0)
@@ -290,7 +362,7 @@ def main() -> None:
         if args.pack is None:
             raise SystemExit("train needs --pack")
         train(args.pack, args.out, args.minutes, args.lr, args.batch, args.eval_seconds,
-              args.seed, args.level_weight_power)
+              args.seed, args.level_weight_power, args.deadline_seconds, args.allow_cpu)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,8 @@ def packed(tmp_path_factory, prepared_sample, tiny_conditional_run) -> Path:
     (work / "natural").symlink_to(prepared_sample)
     (work / "extra").mkdir()
     face = read_image(clean_files(prepared_sample, "train")[0]).pixels
-    write_image(work / "extra" / "face_copy.png", face)
+    write_image(work / "extra" / "face_copy_00.png", face)
+    os.link(work / "extra" / "face_copy_00.png", work / "extra" / "face_copy_01.png")
     out = work / "pack"
     polish_jax.pack(work, tiny_conditional_run / "best.keras", out, limit=None)
     return out
@@ -33,14 +34,16 @@ def packed(tmp_path_factory, prepared_sample, tiny_conditional_run) -> Path:
 
 def test_the_pack_decodes_to_the_training_and_validation_tiles(packed, prepared_sample):
     train = clean_files(prepared_sample, "train")
-    decoded = polish_jax._decoded(packed / "train.npz")
+    decoded, repeats = polish_jax._decoded(packed / "train.npz")
     assert decoded.shape == (len(train) + 1, 128, 128, 3) and decoded.dtype == np.uint8
+    assert repeats.tolist() == [1] * len(train) + [2]  # two links to one face: packed once
     for tile, path in zip(decoded, train, strict=False):
         original = read_image(path).pixels
         mse = np.mean((tile.astype(np.float32) / 255 - original) ** 2)
-        assert 10 * np.log10(1 / mse) > 30  # JPEG quality 90: 34 dB and up on these faces
-    assert len(polish_jax._decoded(packed / "val.npz")) == len(clean_files(prepared_sample,
-                                                                           "val"))
+        assert 10 * np.log10(1 / mse) > 30  # JPEG quality 85: 35 dB and up on these faces
+    val, _ = polish_jax._decoded(packed / "val.npz")
+    originals = [read_image(path).pixels for path in clean_files(prepared_sample, "val")]
+    np.testing.assert_array_equal(val, np.rint(np.stack(originals) * 255))  # PNG: lossless
     assert (packed / "init.keras").is_file() and (packed / "config.json").is_file()
 
 
@@ -54,7 +57,8 @@ def test_a_short_polish_writes_a_run_that_facedenoise_loads(packed, tmp_path):
     env = {**os.environ, "KERAS_BACKEND": "jax"}  # this process runs TensorFlow's backend
     result = subprocess.run(
         [sys.executable, str(SCRIPTS / "polish_jax.py"), "train", "--pack", str(packed),
-         "--out", str(run), "--minutes", "0.05", "--batch", "2", "--eval-seconds", "1"],
+         "--out", str(run), "--minutes", "0.05", "--batch", "2", "--eval-seconds", "1",
+         "--allow-cpu"],
         env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     history = (run / "history.csv").read_text().splitlines()
@@ -74,11 +78,14 @@ import facedenoise.models
 from pathlib import Path
 pack = Path(sys.argv[2])
 model = keras.saving.load_model(pack / "init.keras", compile=False)
-polish = polish_jax.Polish(model, polish_jax._decoded(pack / "train.npz"), 1e-4, 2, 2.0)
+tiles, repeats = polish_jax._decoded(pack / "train.npz")
+picks = np.repeat(np.arange(len(tiles), dtype=np.int32), repeats)
+polish = polish_jax.Polish(model, 1e-4, 2, 2.0)
 before = [np.asarray(value).copy() for value in polish.trainable]
 for seed, rate in enumerate((0.0, 0.0, 1e-4)):
     polish.trainable, polish.non_trainable, polish.state, _ = polish.step(
-        polish.trainable, polish.non_trainable, polish.state, jax.random.PRNGKey(seed), rate)
+        polish.trainable, polish.non_trainable, polish.state, tiles, picks,
+        jax.random.PRNGKey(seed), rate)
     print(max(float(np.abs(np.asarray(a) - b).max()) for a, b in zip(polish.trainable, before)))
 """
 
@@ -96,4 +103,6 @@ def test_each_step_takes_the_learning_rate_it_is_given(packed):
     assert result.returncode == 0, result.stderr[-2000:]
     changes = [float(line) for line in result.stdout.split()]
     assert changes[:2] == [0.0, 0.0]
-    assert changes[2] == pytest.approx(1e-4, rel=0.05)  # Adam's first steps move by ~ the rate
+    # Adam moves each weight by at most about the rate (its moments now average three
+    # gradients, so the largest move is near it, not at it: 0.94e-4 measured)
+    assert changes[2] == pytest.approx(1e-4, rel=0.15)
