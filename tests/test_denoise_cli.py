@@ -180,7 +180,8 @@ def test_verbose_says_when_noise_was_added_before_a_told_level(tmp_path, sample_
     result = _denoise(tmp_path / "in", tmp_path / "out", "--model", model, "--tile", "128",
                       "--noise-level", "0.3", "--verbose", "--no-chroma-filter")
     assert result.exit_code == 0, result.output
-    assert result.output.count("noise of 0.240 added first") == 2
+    assert result.output.count("noise level 0.300 (given); the image read as 0.000, so noise "
+                               "of 0.240 was added first (to 0.240, the level / 1.25)") == 2
     result = _denoise(tmp_path / "in", tmp_path / "weak", "--model", model, "--tile", "128",
                       "--noise-level", "0.05", "--verbose", "--no-chroma-filter")
     assert result.exit_code == 0, result.output
@@ -200,8 +201,10 @@ def test_a_level_above_the_training_range_runs_at_its_top_and_says_so(tmp_path, 
     # The starter was trained on 0 to 0.5; told 1 it returned clean faces at 12-15 dB.
     _faces(tmp_path / "in", sample_faces, ["a.png"])
     result = _denoise(tmp_path / "in", tmp_path / "high", "--model", "starter",
-                      "--noise-level", "0.9")
+                      "--noise-level", "0.9", "--verbose")
     assert result.exit_code == 0, result.output
+    assert "noise level 0.500 (given 0.9: the top of the model's training range)" in (
+        " ".join(result.output.split()))
     assert "--noise-level 0.9 is above the levels this model was trained on (up to 0.5)" in (
         " ".join(result.output.split()))
     assert "Noise level (given): min 0.500, median 0.500, max 0.500" in result.output

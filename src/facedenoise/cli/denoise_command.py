@@ -175,24 +175,37 @@ def denoise(
                 on_progress=on_progress,
             )
     if verbose:
-        _print_files(summary)
+        _print_files(summary, config.noise_level)
     for kind, line in summary.describe():
         console.print(escape(line), style=_STYLES.get(kind), soft_wrap=True, highlight=False)
     if summary.failed:
         raise typer.Exit(1)
 
 
-def _print_files(summary) -> None:
-    """One line per denoised file: source, target, the noise level it used and the noise
-    added first when the level was told well above the image's own."""
+def _print_files(summary, requested) -> None:
+    """One line per denoised file: source, target, the noise level it used (and the level
+    asked for when the model's range lowered it) and the noise added first when the level
+    was told well above the image's own (`requested`: the checked --noise-level)."""
+    import math
+
+    from facedenoise.inference.levels import TOP_UP_RATIO
+
     for result in summary.done:
         if result.noise_level is None:
             level = "no noise-level input"
+        elif result.level_estimated:
+            level = f"noise level {result.noise_level:.3f} (estimated)"
+        elif abs(requested - result.noise_level) > 1e-9:
+            level = (f"noise level {result.noise_level:.3f} (given {requested:g}: the top of "
+                     "the model's training range)")
         else:
-            how = "estimated" if result.level_estimated else "given"
-            level = f"noise level {result.noise_level:.3f} ({how})"
-            if result.top_up > 0:
-                level += f", noise of {result.top_up:.3f} added first (the image carried less)"
+            level = f"noise level {result.noise_level:.3f} (given)"
+        if result.top_up > 0:
+            # top-up = sqrt((level / ratio)^2 - own^2): what the image read as, recovered
+            target = result.noise_level / TOP_UP_RATIO
+            own = math.sqrt(max(target**2 - result.top_up**2, 0.0))
+            level += (f"; the image read as {own:.3f}, so noise of {result.top_up:.3f} was "
+                      f"added first (to {target:.3f}, the level / {TOP_UP_RATIO:g})")
         console.print(
             escape(f"{result.source} -> {result.target}  {level}"), soft_wrap=True,
             highlight=False,

@@ -24,6 +24,7 @@ from facedenoise.inference.levels import (
     add_top_up,
     check_noise_level,
     estimate_level,
+    is_grey,
     noise_already_there,
     top_up_std,
 )
@@ -157,7 +158,10 @@ class Denoiser:
         """What the model gets for one image: `pixels` with the top-up added (the same array
         when there is none), the level and the top-up's std (`level_and_top_up`)."""
         level, top_up = self.level_and_top_up(pixels, noise_level)
-        return add_top_up(pixels, 0, top_up), level, top_up
+        # Grey or not, judged from the pixels the level was (the banded path reads the same).
+        grey = top_up > 0 and is_grey(
+            _estimation_sample(lambda start, stop: pixels[start:stop], pixels.shape))
+        return add_top_up(pixels, 0, top_up, grey), level, top_up
 
     def level_for_model(self, level: float) -> float:
         """`level`, or the highest level the model was trained on when it is above that (a
@@ -170,7 +174,8 @@ class Denoiser:
     def _predict(self, batch: np.ndarray, levels: list[float | None]) -> np.ndarray:
         """Run the model on float32 (N, H, W, 3) with one level per image (None: no input),
         averaged over `config.ensemble` flips and rotations, then the chroma stage
-        (`config.chroma_filter`; it needs a level, so models without one skip it)."""
+        (`config.chroma_filter`; it needs a level, so models without one skip it); images (or
+        tiles) that came in grey (`levels.is_grey`) leave with equal channels."""
         started = time.perf_counter()
         batch = np.ascontiguousarray(batch, np.float32)
         column = None if levels[0] is None else np.asarray(levels, np.float32)[:, None]
@@ -179,6 +184,11 @@ class Denoiser:
         self.model_seconds += time.perf_counter() - started
         if self.config.chroma_filter and column is not None:
             result = smooth_chroma_batch(result, levels)
+        for index, pixels in enumerate(batch):
+            # Grey in, grey out: the network draws faint colour on black-and-white photos
+            # (the starter: 0.8/255 on average, up to 10/255, on a grey face told 0.3).
+            if is_grey(pixels):
+                result[index] = result[index].mean(axis=-1, keepdims=True)
         return result
 
     def _predict_whole(self, batch: np.ndarray, levels: list[float | None]) -> np.ndarray:
@@ -312,11 +322,13 @@ class Denoiser:
         def read_pixels(start: int, stop: int) -> np.ndarray:
             return image_from_array(stored[start:stop], name, check_range=True).pixels
 
-        level, top_up = self.level_and_top_up(
-            _estimation_sample(read_pixels, stored.shape), noise_level)
+        sample = _estimation_sample(read_pixels, stored.shape)
+        level, top_up = self.level_and_top_up(sample, noise_level)
+        grey = top_up > 0 and is_grey(sample)
+        del sample  # up to 1,024 full rows in float32: not kept while the bands run
 
         def read_rows(start: int, stop: int) -> np.ndarray:
-            return add_top_up(read_pixels(start, stop), start, top_up)
+            return add_top_up(read_pixels(start, stop), start, top_up, grey)
 
         first = image_from_array(stored[:1], name)  # the layout: sample type, grey, alpha
         output = None

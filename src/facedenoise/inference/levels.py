@@ -100,16 +100,30 @@ def noise_already_there(pixels: np.ndarray) -> float:
     return max(fine, coarse)
 
 
-def add_top_up(rows: np.ndarray, first_row: int, std: float) -> np.ndarray:
+# A black-and-white photo in a colour JPEG comes back a level or two off grey.
+GREY_TOLERANCE = 2 / 255
+
+
+def is_grey(pixels: np.ndarray) -> bool:
+    """True when the three channels of float32 (..., 3) `pixels` agree within GREY_TOLERANCE
+    everywhere (a black-and-white photo, whether stored grey or as RGB)."""
+    return all(float(np.max(np.abs(pixels[..., first] - pixels[..., first + 1]), initial=0))
+               <= GREY_TOLERANCE for first in (0, 1))
+
+
+def add_top_up(rows: np.ndarray, first_row: int, std: float, grey: bool = False) -> np.ndarray:
     """float32 rows (R, W, 3) of an image starting at row `first_row`, with Gaussian noise of
-    `std` added and clipped to [0, 1]. Each image row draws its own seeded noise, so the same
-    row gets the same noise however the image is cut into tiles or bands."""
+    `std` added and clipped to [0, 1]: the same noise in every channel when `grey` (coloured
+    noise on a black-and-white photo came back as colour blotches). Each image row draws its
+    own seeded noise, so the same row gets the same noise however the image is cut into
+    tiles or bands."""
     if std == 0:
         return rows
     topped = np.empty(rows.shape, np.float32)  # filled in place: one image-sized array
+    drawn = (rows.shape[1], 1 if grey else rows.shape[2])
     for index in range(len(rows)):
         rng = np.random.default_rng((TOP_UP_SEED, first_row + index))
-        rng.standard_normal(rows.shape[1:], np.float32, out=topped[index])
+        topped[index] = rng.standard_normal(drawn, np.float32)  # (W, 1) fills all channels
     topped *= np.float32(std)
     topped += rows
     return np.clip(topped, 0, 1, out=topped)
