@@ -69,6 +69,19 @@ def test_upright_sets_orientations_of_any_type(kind, count, value):
     assert (exif[ORIENTATION], exif[MAKE]) == (1, "Canon")
 
 
+@pytest.mark.parametrize("orientation, shown", [(6, (3000, 4000)), (8, (3000, 4000)),
+                                                (3, (4000, 3000))])
+def test_a_quarter_turn_swaps_the_recorded_pixel_size(orientation, shown):
+    # The output is written upright, so a photo stored 4000x3000 on its side is 3000x4000.
+    exif = _exif(orientation)
+    exif.get_ifd(EXIF_IFD).update({0xA002: 4000, 0xA003: 3000})  # PixelX/YDimension
+    patched = Image.Exif()
+    patched.load(upright(exif_block(exif.tobytes())))
+    directory = patched.get_ifd(EXIF_IFD)
+    assert (directory[0xA002], directory[0xA003]) == shown
+    assert (patched[ORIENTATION], directory[TAKEN]) == (1, "2024:05:06 07:08:09")
+
+
 def test_text_chunks_named_like_metadata_are_not_metadata(tmp_path, sample_faces):
     # Pillow puts a PNG text chunk named 'exif' or 'icc_profile' into `info` as a str; that
     # crashed a whole denoise run with a traceback (nothing written).
