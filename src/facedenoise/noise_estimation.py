@@ -57,6 +57,11 @@ _START_RATIO = 0.63
 # Luminance alone above 3x the joint level + 0.02: the colour noise was smoothed away.
 _LUMINANCE_RATIO = 3.0
 _LUMINANCE_MARGIN = 0.02
+# Noise left in luminance only reads high there: JPEG keeps the noise of Y = 0.299 R +
+# 0.587 G + 0.114 B (std |w| = 0.668 of the level) in every channel, so the opponent
+# luminance (R + G + B) / sqrt(3) carries sqrt(3) * 0.668 = 1.157 times the level (measured
+# 1.13-1.28 on 4:2:0 JPEGs of noisy photos at quality 85-95).
+_LUMINANCE_ONLY_SCALE = 1.0 / (math.sqrt(3.0) * math.hypot(0.299, 0.587, 0.114))
 _MIN_BLOCKS = 8  # fewer weak-texture blocks than this: keep the previous estimate
 # Block energy below this is an exactly constant block (float rounding only): one 8-bit step
 # of noise in a block already gives about 1e-6.
@@ -111,7 +116,7 @@ def estimate_noise_level(pixels: np.ndarray) -> float:
     # luminance texture alone reads at most 0.021 above it (measured).
     luminance = _level_from(stats, blocks, luminance_blocks)
     if luminance > _LUMINANCE_RATIO * level + _LUMINANCE_MARGIN:
-        return luminance
+        return luminance * _LUMINANCE_ONLY_SCALE
     return level
 
 
