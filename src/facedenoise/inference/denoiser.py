@@ -11,6 +11,7 @@ import time
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -152,16 +153,14 @@ class Denoiser:
             return level, 0.0
         return level, top_up_std(level, own)
 
-    def model_input(
-        self, pixels: np.ndarray, noise_level: NoiseLevel = None
-    ) -> tuple[np.ndarray, float | None, float]:
-        """What the model gets for one image: `pixels` with the top-up added (the same array
-        when there is none), the level and the top-up's std (`level_and_top_up`)."""
+    def model_input(self, pixels: np.ndarray, noise_level: NoiseLevel = None) -> ModelInput:
+        """What the model gets for one image (`ModelInput`): `pixels` with the top-up added
+        (the same array when there is none), the level, the top-up's std
+        (`level_and_top_up`), and whether the image is grey (its output is then made grey)."""
         level, top_up = self.level_and_top_up(pixels, noise_level)
-        # Grey or not, judged from the pixels the level was (the banded path reads the same).
-        grey = top_up > 0 and is_grey(
-            _estimation_sample(lambda start, stop: pixels[start:stop], pixels.shape))
-        return add_top_up(pixels, 0, top_up, grey), level, top_up
+        # Judged from the pixels the level was (the banded path reads the same).
+        grey = is_grey(_estimation_sample(lambda start, stop: pixels[start:stop], pixels.shape))
+        return ModelInput(add_top_up(pixels, 0, top_up), level, top_up, grey)
 
     def level_for_model(self, level: float) -> float:
         """`level`, or the highest level the model was trained on when it is above that (a
@@ -174,8 +173,7 @@ class Denoiser:
     def _predict(self, batch: np.ndarray, levels: list[float | None]) -> np.ndarray:
         """Run the model on float32 (N, H, W, 3) with one level per image (None: no input),
         averaged over `config.ensemble` flips and rotations, then the chroma stage
-        (`config.chroma_filter`; it needs a level, so models without one skip it); images (or
-        tiles) that came in grey (`levels.is_grey`) leave with equal channels."""
+        (`config.chroma_filter`; it needs a level, so models without one skip it)."""
         started = time.perf_counter()
         batch = np.ascontiguousarray(batch, np.float32)
         column = None if levels[0] is None else np.asarray(levels, np.float32)[:, None]
@@ -184,11 +182,6 @@ class Denoiser:
         self.model_seconds += time.perf_counter() - started
         if self.config.chroma_filter and column is not None:
             result = smooth_chroma_batch(result, levels)
-        for index, pixels in enumerate(batch):
-            # Grey in, grey out: the network draws faint colour on black-and-white photos
-            # (the starter: 0.8/255 on average, up to 10/255, on a grey face told 0.3).
-            if is_grey(pixels):
-                result[index] = result[index].mean(axis=-1, keepdims=True)
         return result
 
     def _predict_whole(self, batch: np.ndarray, levels: list[float | None]) -> np.ndarray:
@@ -213,12 +206,13 @@ class Denoiser:
         noise_level: AUTO (estimated once for the whole image), a level in [0, 1], or None
         for the config's (AUTO by default). Returns float32 HxWx3.
         """
-        model_pixels, level, _ = self.model_input(_as_rgb(pixels), noise_level)
-        return self._denoise_pixels_at(model_pixels, level)
+        prepared = self.model_input(_as_rgb(pixels), noise_level)
+        return self._denoise_pixels_at(prepared.pixels, prepared.level, prepared.grey)
 
-    def _denoise_pixels_at(self, pixels: np.ndarray, level: float | None) -> np.ndarray:
+    def _denoise_pixels_at(self, pixels: np.ndarray, level: float | None,
+                           grey: bool = False) -> np.ndarray:
         if not self.needs_tiles(pixels.shape):
-            return self._predict_whole(pixels[None], [level])[0]
+            return _greyed(self._predict_whole(pixels[None], [level])[0], grey)
         height, width = pixels.shape[:2]
         padded = pad_edges(pixels, self.multiple, self.multiple)
         result = np.empty(padded.shape, np.float32)
@@ -227,7 +221,7 @@ class Denoiser:
             result[start : start + len(rows)] = rows
 
         self._tile(lambda start, stop: padded[start:stop], padded.shape[:2], level, write_rows)
-        return result[:height, :width]
+        return _greyed(result[:height, :width], grey)
 
     def _tile(self, read_rows, shape, level: float | None, write_rows) -> None:
         denoise_tiled_rows(
@@ -259,28 +253,26 @@ class Denoiser:
         requested = _per_image(noise_levels, len(images))
         prepared = [self.model_input(pixels, noise_level)
                     for pixels, noise_level in zip(images, requested, strict=True)]
-        levels = [level for _, level, _ in prepared]
-        results = self.denoise_batch_at([pixels for pixels, _, _ in prepared], levels)
+        levels = [entry.level for entry in prepared]
+        results = self.denoise_batch_at(prepared)
         return (results, levels) if return_levels else results
 
-    def denoise_batch_at(
-        self, images: Sequence[np.ndarray], levels: Sequence[float | None]
-    ) -> list[np.ndarray]:
-        """`denoise_batch` at levels already chosen (`model_input`: noise topped up):
-        float32 HxWx3 [0, 1] images, one level per image (None for a model without one)."""
-        results: list[np.ndarray | None] = [None] * len(images)
+    def denoise_batch_at(self, prepared: Sequence[ModelInput]) -> list[np.ndarray]:
+        """`denoise_batch` of images already prepared (`model_input`: level chosen, noise
+        topped up): float32 HxWx3 [0, 1] outputs in the order given."""
+        results: list[np.ndarray | None] = [None] * len(prepared)
         indices_by_size: dict[tuple[int, int], list[int]] = defaultdict(list)
-        for index, pixels in enumerate(images):
-            if self.needs_tiles(pixels.shape):
-                results[index] = self._denoise_pixels_at(pixels, levels[index])
+        for index, entry in enumerate(prepared):
+            if self.needs_tiles(entry.pixels.shape):
+                results[index] = self._denoise_pixels_at(*entry.model_call)
             else:
-                indices_by_size[pixels.shape[:2]].append(index)
+                indices_by_size[entry.pixels.shape[:2]].append(index)
         for indices in indices_by_size.values():
             for chunk in chunks(indices, self.config.batch_size):
-                batch = np.stack([images[index] for index in chunk])
-                outputs = self._predict_whole(batch, [levels[index] for index in chunk])
+                batch = np.stack([prepared[index].pixels for index in chunk])
+                outputs = self._predict_whole(batch, [prepared[index].level for index in chunk])
                 for index, output in zip(chunk, outputs, strict=True):
-                    results[index] = output
+                    results[index] = _greyed(output, prepared[index].grey)
         return results
 
     def denoise(self, array: np.ndarray, noise_level: NoiseLevel = None) -> np.ndarray:
@@ -312,10 +304,10 @@ class Denoiser:
         """
         if not self.needs_tiles(np.shape(stored)) or min(np.shape(stored)[:2]) < self.multiple:
             image = image_from_array(stored, name, check_range=True)
-            pixels, level, top_up = self.model_input(image.pixels, noise_level)
-            clean = self._denoise_pixels_at(pixels, level)
+            prepared = self.model_input(image.pixels, noise_level)
+            clean = self._denoise_pixels_at(*prepared.model_call)
             layout = dict(dtype=image.dtype, grey=image.grey, alpha=image.alpha)
-            return array_from_image(clean, **layout), level, top_up
+            return array_from_image(clean, **layout), prepared.level, prepared.top_up
         return self._denoise_stored_in_bands(stored, noise_level, name)
 
     def _denoise_stored_in_bands(self, stored, noise_level, name):
@@ -324,11 +316,11 @@ class Denoiser:
 
         sample = _estimation_sample(read_pixels, stored.shape)
         level, top_up = self.level_and_top_up(sample, noise_level)
-        grey = top_up > 0 and is_grey(sample)
+        grey = is_grey(sample)
         del sample  # up to 1,024 full rows in float32: not kept while the bands run
 
         def read_rows(start: int, stop: int) -> np.ndarray:
-            return add_top_up(read_pixels(start, stop), start, top_up, grey)
+            return add_top_up(read_pixels(start, stop), start, top_up)
 
         first = image_from_array(stored[:1], name)  # the layout: sample type, grey, alpha
         output = None
@@ -336,13 +328,36 @@ class Denoiser:
         def write_rows(start: int, rows: np.ndarray) -> None:
             nonlocal output
             alpha = None if first.alpha is None else stored[start : start + len(rows), :, -1]
-            band = array_from_image(rows, dtype=first.dtype, grey=first.grey, alpha=alpha)
+            band = array_from_image(_greyed(rows, grey), dtype=first.dtype, grey=first.grey,
+                                    alpha=alpha)
             if output is None:
                 output = np.empty((stored.shape[0], *band.shape[1:]), band.dtype)
             output[start : start + len(rows)] = band
 
         self._tile(read_rows, stored.shape[:2], level, write_rows)
         return output, level, top_up
+
+
+class ModelInput(NamedTuple):
+    """One image as the model gets it (`Denoiser.model_input`)."""
+
+    pixels: np.ndarray  # float32 HxWx3 [0, 1], noise topped up when a level was told above it
+    level: float | None  # None for a model without a noise input
+    top_up: float  # the std of the noise added first (0: none)
+    grey: bool  # a black-and-white image: its output is made grey (`_greyed`)
+
+    @property
+    def model_call(self) -> tuple[np.ndarray, float | None, bool]:
+        return self.pixels, self.level, self.grey
+
+
+def _greyed(pixels: np.ndarray, grey: bool) -> np.ndarray:
+    """Grey in, grey out: `pixels` (..., 3) with each pixel's channels replaced by their mean
+    when `grey`. The network draws faint colour on black-and-white photos (the starter: up to
+    10/255 on a grey face told 0.3; with noise topped up, blotches up to 51/255)."""
+    if not grey:
+        return pixels
+    return np.repeat(pixels.mean(axis=-1, keepdims=True, dtype=np.float32), 3, axis=-1)
 
 
 def _estimation_sample(read_rows, shape: tuple[int, ...]) -> np.ndarray:

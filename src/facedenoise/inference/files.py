@@ -29,7 +29,7 @@ from facedenoise.imageio import (
     write_image,
     write_stored,
 )
-from facedenoise.inference.denoiser import Denoiser, check_config
+from facedenoise.inference.denoiser import Denoiser, ModelInput, check_config
 from facedenoise.inference.levels import NoiseLevel, check_noise_level
 from facedenoise.inference.planning import Job, plan_jobs
 
@@ -196,9 +196,7 @@ _IO_THREADS = max(2, min(8, os.cpu_count() or 2))
 class _Waiting:
     job: Job
     image: LoadedImage
-    pixels: np.ndarray  # the image's, with noise topped up when a level is told well above it
-    level: float | None
-    top_up: float
+    prepared: ModelInput  # what the model gets (noise topped up, level, grey or not)
     icc_profile: bytes | None  # the input file's, for the output
     exif: bytes | None
 
@@ -250,14 +248,13 @@ class _Pipeline:
                 self._take_large(job, stored_file)
                 return
             image = image_from_array(stored_file.stored, str(job.source))
-            pixels, level, top_up = self.denoiser.model_input(image.pixels, self.level)
+            prepared = self.denoiser.model_input(image.pixels, self.level)
         except FaceDenoiseError as error:
             self._fail(job, str(error))
             return
         size = image.pixels.shape[:2]
         self.waiting.setdefault(size, []).append(
-            _Waiting(job, image, pixels, level, top_up, stored_file.icc_profile,
-                     self._exif(stored_file)))
+            _Waiting(job, image, prepared, stored_file.icc_profile, self._exif(stored_file)))
         if len(self.waiting[size]) >= self.batch_size:
             self._flush(size)
         elif sum(map(len, self.waiting.values())) > _MAX_WAITING_BATCHES * self.batch_size:
@@ -277,8 +274,7 @@ class _Pipeline:
 
     def _flush(self, size: tuple[int, int]) -> None:
         group = self.waiting.pop(size)
-        outputs = self.denoiser.denoise_batch_at(
-            [entry.pixels for entry in group], [entry.level for entry in group])
+        outputs = self.denoiser.denoise_batch_at([entry.prepared for entry in group])
         for entry, clean in zip(group, outputs, strict=True):
             self._write(entry, clean)
 
@@ -291,7 +287,7 @@ class _Pipeline:
             icc_profile=entry.icc_profile,
             exif=entry.exif,
         )
-        self.writes.append((self._result(entry.job, entry.level, entry.top_up),
+        self.writes.append((self._result(entry.job, entry.prepared.level, entry.prepared.top_up),
                             self.pool.submit(_write_file, entry.job.target, clean, options)))
 
     def _result(self, job: Job, level: float | None, top_up: float) -> FileResult:

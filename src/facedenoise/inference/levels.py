@@ -111,19 +111,19 @@ def is_grey(pixels: np.ndarray) -> bool:
                <= GREY_TOLERANCE for first in (0, 1))
 
 
-def add_top_up(rows: np.ndarray, first_row: int, std: float, grey: bool = False) -> np.ndarray:
+def add_top_up(rows: np.ndarray, first_row: int, std: float) -> np.ndarray:
     """float32 rows (R, W, 3) of an image starting at row `first_row`, with Gaussian noise of
-    `std` added and clipped to [0, 1]: the same noise in every channel when `grey` (coloured
-    noise on a black-and-white photo came back as colour blotches). Each image row draws its
-    own seeded noise, so the same row gets the same noise however the image is cut into
-    tiles or bands."""
+    `std` added and clipped to [0, 1], independent per channel as the models were trained on
+    (also on a black-and-white photo, whose output is made grey afterwards: grey noise
+    reads as more luminance noise than the level, and the worst clean face told 0.3 fell
+    from 23.8 to 21.8 dB). Each image row draws its own seeded noise, so the same row gets
+    the same noise however the image is cut into tiles or bands."""
     if std == 0:
         return rows
     topped = np.empty(rows.shape, np.float32)  # filled in place: one image-sized array
-    drawn = (rows.shape[1], 1 if grey else rows.shape[2])
     for index in range(len(rows)):
         rng = np.random.default_rng((TOP_UP_SEED, first_row + index))
-        topped[index] = rng.standard_normal(drawn, np.float32)  # (W, 1) fills all channels
+        rng.standard_normal(rows.shape[1:], np.float32, out=topped[index])
     topped *= np.float32(std)
     topped += rows
     return np.clip(topped, 0, 1, out=topped)
