@@ -46,7 +46,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-os.environ.setdefault("KERAS_BACKEND", "jax")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # runs from a checkout
 
 JPEG_QUALITY = 85
@@ -354,6 +353,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--level-weight-power", type=float, default=2.0)
     args = parser.parse_args()
+    # Here, not at import: a test process that imports this module keeps its own backend.
+    os.environ.setdefault("KERAS_BACKEND", "jax")
     if args.stage == "pack":
         if args.work is None:
             raise SystemExit("pack needs --work")
