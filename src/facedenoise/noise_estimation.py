@@ -201,15 +201,17 @@ def _sample_tiles(pixels: np.ndarray) -> list[np.ndarray]:
 def _grey_if_equal(tiles: list[np.ndarray]) -> list[np.ndarray]:
     """One channel of each tile when all three channels are equal to within rounding in every
     tile: a grey picture stored as RGB, whose colour differences would read as no noise."""
-    if tiles[0].shape[2] == 1:
+    if tiles[0].shape[2] == 1 or not all(
+            channels_agree(tile, _GREY_TOLERANCE) for tile in tiles):
         return tiles
-    for tile in tiles:
-        if (
-            np.abs(tile[..., 0] - tile[..., 1]).max() > _GREY_TOLERANCE
-            or np.abs(tile[..., 1] - tile[..., 2]).max() > _GREY_TOLERANCE
-        ):
-            return tiles
     return [tile[..., :1] for tile in tiles]
+
+
+def channels_agree(pixels: np.ndarray, tolerance: float) -> bool:
+    """True when the three channels of float (..., 3) `pixels` differ by at most `tolerance`
+    everywhere: a grey picture stored as RGB."""
+    return all(float(np.max(np.abs(pixels[..., first] - pixels[..., first + 1]), initial=0))
+               <= tolerance for first in (0, 1))
 
 
 class _TileStatistics:

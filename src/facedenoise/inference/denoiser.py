@@ -157,10 +157,11 @@ class Denoiser:
         """What the model gets for one image (`ModelInput`): `pixels` with the top-up added
         (the same array when there is none), the level, the top-up's std
         (`level_and_top_up`), and whether the image is grey (its output is then made grey)."""
-        level, top_up = self.level_and_top_up(pixels, noise_level)
-        # Judged from the pixels the level was (the banded path reads the same).
-        grey = is_grey(_estimation_sample(lambda start, stop: pixels[start:stop], pixels.shape))
-        return ModelInput(add_top_up(pixels, 0, top_up), level, top_up, grey)
+        # Level and greyness from the pixels the banded path reads too (`_estimation_sample`;
+        # on those pixels `level_and_top_up` takes them whole).
+        sample = _estimation_sample(lambda start, stop: pixels[start:stop], pixels.shape)
+        level, top_up = self.level_and_top_up(sample, noise_level)
+        return ModelInput(add_top_up(pixels, 0, top_up), level, top_up, is_grey(sample))
 
     def level_for_model(self, level: float) -> float:
         """`level`, or the highest level the model was trained on when it is above that (a

@@ -107,8 +107,9 @@ GREY_TOLERANCE = 2 / 255
 def is_grey(pixels: np.ndarray) -> bool:
     """True when the three channels of float32 (..., 3) `pixels` agree within GREY_TOLERANCE
     everywhere (a black-and-white photo, whether stored grey or as RGB)."""
-    return all(float(np.max(np.abs(pixels[..., first] - pixels[..., first + 1]), initial=0))
-               <= GREY_TOLERANCE for first in (0, 1))
+    from facedenoise.noise_estimation import channels_agree
+
+    return channels_agree(pixels, GREY_TOLERANCE)
 
 
 def add_top_up(rows: np.ndarray, first_row: int, std: float) -> np.ndarray:
