@@ -6,6 +6,7 @@ import struct
 import zlib
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+JPEG_SEGMENT_BODY = 65_535 - 2  # bytes a marker segment holds after its length field
 
 
 def is_png(encoded: bytes, extension: str) -> bool:
@@ -28,10 +29,11 @@ def png_with_chunk(encoded: bytes, kind: bytes, body: bytes) -> bytes:
 
 
 def jpeg_segment(marker: int, body: bytes) -> bytes:
-    """One JPEG marker segment (`marker` 0xE1 for APP1, ...) holding `body`, at most 65,533
-    bytes (callers split or drop larger data)."""
-    if len(body) > 65_533:
-        raise ValueError(f"a JPEG segment holds at most 65,533 bytes, not {len(body):,}")
+    """One JPEG marker segment (`marker` 0xE1 for APP1, ...) holding `body`, at most
+    JPEG_SEGMENT_BODY bytes (callers split or drop larger data)."""
+    if len(body) > JPEG_SEGMENT_BODY:
+        raise ValueError(f"a JPEG segment holds at most {JPEG_SEGMENT_BODY:,} bytes, "
+                         f"not {len(body):,}")
     return b"\xff" + bytes([marker]) + struct.pack(">H", 2 + len(body)) + body
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import struct
 
 from facedenoise.embedding import (
+    JPEG_SEGMENT_BODY,
     is_jpeg,
     is_png,
     jpeg_segment,
@@ -23,7 +24,7 @@ from facedenoise.embedding import (
 )
 
 _JPEG_EXIF_TAG = b"Exif\x00\x00"
-_JPEG_SEGMENT_DATA = 65_535 - 2 - len(_JPEG_EXIF_TAG)  # one APP1 segment, less its length
+_JPEG_SEGMENT_DATA = JPEG_SEGMENT_BODY - len(_JPEG_EXIF_TAG)  # one APP1 segment
 _ORIENTATION_TAG = 0x0112
 _SHORT = 3  # the TIFF type of the orientation value
 _INTEGER_CODES = {3: "H", 4: "I", 8: "h", 9: "i"}  # SHORT, LONG, SSHORT, SLONG

@@ -16,6 +16,7 @@ import struct
 import zlib
 
 from facedenoise.embedding import (
+    JPEG_SEGMENT_BODY,
     is_jpeg,
     is_png,
     jpeg_segment,
@@ -25,7 +26,7 @@ from facedenoise.embedding import (
 
 _PNG_GREY_TYPES = (0, 4)  # IHDR colour types: grey, grey + alpha (2 and 6 are colour)
 _JPEG_ICC_TAG = b"ICC_PROFILE\x00"
-_JPEG_SEGMENT_DATA = 65_535 - 2 - len(_JPEG_ICC_TAG) - 2  # length field, tag, index, count
+_JPEG_SEGMENT_DATA = JPEG_SEGMENT_BODY - len(_JPEG_ICC_TAG) - 2  # tag, index, count
 # Start-of-frame markers (C4, C8 and CC are other segments).
 _JPEG_FRAMES = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 
