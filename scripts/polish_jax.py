@@ -135,12 +135,13 @@ def _decoded(blob_file: Path) -> tuple[np.ndarray, np.ndarray]:
 
 def _validation_set(val: np.ndarray):
     """(clean, noisy, levels) float32 arrays: every tile at every VAL_LEVELS level."""
+    from facedenoise.noise import add_gaussian_noise
+
     rng = np.random.default_rng(VAL_SEED)
-    clean = np.concatenate([val] * len(VAL_LEVELS)).astype(np.float32) / 255
+    clean = val.astype(np.float32) / 255
+    noisy = [add_gaussian_noise(clean, level, rng) for level in VAL_LEVELS]
     levels = np.repeat(np.asarray(VAL_LEVELS, np.float32), len(val))
-    noise = rng.standard_normal(clean.shape, dtype=np.float32)
-    noisy = np.clip(clean + levels[:, None, None, None] * noise, 0, 1)
-    return clean, noisy, levels
+    return np.concatenate([clean] * len(VAL_LEVELS)), np.concatenate(noisy), levels
 
 
 class Polish:
