@@ -5,10 +5,14 @@ them at every noise level on the same held-out images.
         --extra-train build/starter/extra --cpu-minutes 12 \\
         --candidates unet,resunet-w24,resunet-w32,nafunet-w32 [--out bench_out/quality]
     python benchmarks/bench_quality.py --time-limit 4 --candidates original,unet-0.3
+    python benchmarks/bench_quality.py --steps 4000 --candidates resunet-w8-fade,resunet-w8-0.3
 
 Budgets: `--cpu-minutes` counts this process's CPU seconds (fair when other jobs share the
-machine; on an idle 2-core machine it is about half as many wall-clock minutes), or
-`--time-limit` wall-clock minutes. Without --data the bundled sample is prepared into --out.
+machine; on an idle 2-core machine it is about half as many wall-clock minutes),
+`--time-limit` wall-clock minutes, or `--steps` training steps (batches: the same training
+compute for candidates of one architecture and batch size whatever the machine's load,
+validation excluded, where a generalist validates at three more levels). Without --data the
+bundled sample is prepared into --out.
 Each candidate trains with its own recipe (CANDIDATES); the `@0.3`-style candidates train at
 one level only (the specialist to compare a generalist with). Scores: PSNR and SSIM on the
 validation split's clean images with seeded noise at each --levels value (the model is given
@@ -65,6 +69,7 @@ CANDIDATES = {
                            {**GENERALIST, "clean_fraction": 0.0, "level_weight_power": 1.0}),
 }
 LEVELS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5)
+STEPS_PER_EPOCH = 50
 
 
 def train_candidate(name: str, data_dir: Path, runs_dir: Path, args) -> Path:
@@ -72,9 +77,13 @@ def train_candidate(name: str, data_dir: Path, runs_dir: Path, args) -> Path:
     from facedenoise.train import train
 
     model_fields, train_fields = CANDIDATES[name]
-    budget = args.cpu_minutes if args.cpu_minutes else args.time_limit
+    if args.steps:
+        # The cosine schedule runs over exactly these steps, with no clock to stop it.
+        epochs, budget = -(-args.steps // STEPS_PER_EPOCH), None
+    else:
+        epochs, budget = 10_000, args.cpu_minutes if args.cpu_minutes else args.time_limit
     config = TrainConfig(
-        epochs=10_000, patience=10_000, steps_per_epoch=50, seed=args.seed,
+        epochs=epochs, patience=10_000, steps_per_epoch=STEPS_PER_EPOCH, seed=args.seed,
         time_limit_minutes=budget, time_limit_clock="cpu" if args.cpu_minutes else "wall",
         patch_size=args.patch_size, rotate=True,
         extra_train=str(args.extra_train) if args.extra_train else None,
@@ -142,6 +151,8 @@ def main() -> None:
     budget = parser.add_mutually_exclusive_group()
     budget.add_argument("--cpu-minutes", type=float, default=None, help="CPU minutes each")
     budget.add_argument("--time-limit", type=float, default=None, help="wall minutes each")
+    budget.add_argument("--steps", type=int, default=None,
+                        help=f"training steps each (rounded up to epochs of {STEPS_PER_EPOCH})")
     parser.add_argument("--data", type=Path, default=None, help="prepared dataset")
     parser.add_argument("--extra-train", type=Path, default=None)
     parser.add_argument("--patch-size", type=int, default=96)
@@ -153,7 +164,7 @@ def main() -> None:
     parser.add_argument("--no-chroma-filter", dest="chroma_filter", action="store_false",
                         help="score the network alone (the table; results.json keeps both)")
     args = parser.parse_args()
-    if not (args.cpu_minutes or args.time_limit):
+    if not (args.cpu_minutes or args.time_limit or args.steps):
         args.cpu_minutes = 10.0
     levels = [float(level) for level in args.levels.split(",")]
 
@@ -188,7 +199,7 @@ def _measure(run_dir, data_dir, levels, args, seconds) -> dict:
         "parameters": int(model.count_params()),
         "gmacs": count_macs(model, 128) / 1e9,
         "images_per_second": speed(run_dir),
-        "steps": len(history) * 50,
+        "steps": len(history) * STEPS_PER_EPOCH,
         "wall_minutes": seconds / 60,
         "levels": with_stage,
         "levels_network_alone": network_alone,
@@ -205,6 +216,8 @@ def _save(out: Path, results: dict) -> None:
 
 
 def _budget(args) -> str:
+    if args.steps:
+        return f"{args.steps:,} steps"
     return (f"{args.cpu_minutes:g} CPU min" if args.cpu_minutes
             else f"{args.time_limit:g} wall min")
 
