@@ -178,3 +178,26 @@ def test_denoise_keeps_the_inputs_exif_and_profile_upright(tmp_path, sample_face
         data = (tmp_path / "stripped" / f"{name}.jpg").read_bytes()
         assert (dict(_read_back(data)), icc_profile_of(data)) == ({}, profile)
         assert read_image(tmp_path / "stripped" / f"{name}.jpg").pixels.shape[:2] == shown
+
+
+def test_denoise_says_which_outputs_lost_the_profile_or_exif(tmp_path, sample_faces):
+    # WebP, TIFF and BMP outputs are written without either: the summary names them, small
+    # (batched) and large (tiled) alike; PNG and JPEG outputs keep both and are not named.
+    face = np.rint(read_image(sample_faces[0]).pixels * 255).astype(np.uint8)
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    small, big = tmp_path / "face.jpg", tmp_path / "big.jpg"
+    Image.fromarray(face).save(small, exif=_exif(1), icc_profile=profile, quality=95)
+    Image.fromarray(np.tile(face, (5, 5, 1))).save(big, exif=_exif(1), icc_profile=profile)
+    for source, target, options, lost in (
+        (small, "face.webp", [], "colour profile and EXIF"),
+        (big, "big.tif", [], "colour profile and EXIF"),
+        (small, "stripped.bmp", ["--strip-exif"], "colour profile"),
+    ):
+        result = runner.invoke(app, ["denoise", str(source), str(tmp_path / target),
+                                     "--model", "starter", *options])
+        assert result.exit_code == 0, result.output
+        assert f"Written without the input's {lost} (1;" in result.output
+        assert target in result.output.split("Written without")[1]
+    result = runner.invoke(app, ["denoise", str(small), str(tmp_path / "kept.png"),
+                                 "--model", "starter"])
+    assert result.exit_code == 0 and "Written without" not in result.output, result.output

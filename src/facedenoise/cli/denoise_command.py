@@ -19,7 +19,8 @@ from facedenoise.config import DEFAULT_TILE_OVERLAP, RUNS_DIR, DenoiseConfig
 
 DEFAULTS = DenoiseConfig()
 _PROGRESS_FROM = 4  # images; fewer finish before a bar would be worth reading
-_STYLES = {"done": "bold green", "skipped": "bold yellow", "failed": "red", "empty": "yellow"}
+_STYLES = {"done": "bold green", "skipped": "bold yellow", "failed": "red", "empty": "yellow",
+           "metadata": "yellow"}
 
 MODEL_HELP = (
     "Run folder, .keras or .onnx file, 'starter' (the packaged weights) or 'latest' (the "

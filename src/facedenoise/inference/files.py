@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from facedenoise.config import AUTO, RUNS_DIR, DenoiseConfig
+from facedenoise.embedding import METADATA_EXTENSIONS
 from facedenoise.errors import FaceDenoiseError
 from facedenoise.imageio import (
     LoadedImage,
@@ -39,7 +40,8 @@ class FileResult:
     """One input file and what became of it: its output, the noise level it was denoised at
     (None for a model without a noise input, or when it was not denoised), whether that
     level was estimated, the std of the noise added first when a level was told well above
-    the image's own (`Denoiser.level_and_top_up`), and, when skipped or failed, why."""
+    the image's own (`Denoiser.level_and_top_up`), what of the input's metadata its output's
+    format cannot hold ("colour profile", "EXIF") and, when skipped or failed, why."""
 
     source: Path
     target: Path | None
@@ -47,6 +49,7 @@ class FileResult:
     noise_level: float | None = None
     level_estimated: bool = False
     top_up: float = 0.0
+    metadata_left_out: tuple[str, ...] = ()
 
 
 @dataclass
@@ -81,7 +84,8 @@ class DenoiseSummary:
 
     def describe(self, max_listed: int = 10) -> list[tuple[str, str]]:
         """The summary as plain lines `(kind, text)`, kind one of done, skipped, failed,
-        levels, empty: counts, speed, the model and levels, each failure, the first skips."""
+        levels, metadata, empty: counts, speed, the model and levels, the first skips, the
+        first outputs written without the input's colour profile or EXIF, each failure."""
         if not (self.done or self.skipped or self.failed):
             return [("empty", "No images to denoise.")]
         lines = []
@@ -107,6 +111,17 @@ class DenoiseSummary:
                 "skipped",
                 f"Skipped {len(self.skipped)} (output exists; --force overwrites): "
                 + ", ".join(names) + more,
+            ))
+        lost = [result for result in self.done if result.metadata_left_out]
+        if lost:
+            kinds = " and ".join(kind for kind in _METADATA_KINDS
+                                 if any(kind in result.metadata_left_out for result in lost))
+            names = [str(result.target) for result in lost[:max_listed]]
+            more = " ..." if len(lost) > max_listed else ""
+            lines.append((
+                "metadata",
+                f"Written without the input's {kinds} ({len(lost)}; only PNG and JPEG "
+                "outputs carry them): " + ", ".join(names) + more,
             ))
         if self.failed:
             lines.append(("failed", f"Failed {len(self.failed)}:"))
@@ -267,7 +282,7 @@ class _Pipeline:
         options = dict(jpeg_quality=self.config.jpeg_quality,
                        icc_profile=stored_file.icc_profile, exif=self._exif(stored_file))
         write = self.pool.submit(_write_file, job.target, clean, options, write_stored)
-        self.writes.append((self._result(job, level, top_up), write))
+        self.writes.append((self._result(job, level, top_up, options), write))
 
     def _exif(self, stored_file: StoredFile) -> bytes | None:
         return stored_file.exif if self.config.keep_exif else None
@@ -287,12 +302,14 @@ class _Pipeline:
             icc_profile=entry.icc_profile,
             exif=entry.exif,
         )
-        self.writes.append((self._result(entry.job, entry.prepared.level, entry.prepared.top_up),
-                            self.pool.submit(_write_file, entry.job.target, clean, options)))
+        result = self._result(entry.job, entry.prepared.level, entry.prepared.top_up, options)
+        self.writes.append((result, self.pool.submit(_write_file, entry.job.target, clean,
+                                                     options)))
 
-    def _result(self, job: Job, level: float | None, top_up: float) -> FileResult:
+    def _result(self, job: Job, level: float | None, top_up: float, options) -> FileResult:
         estimated = level is not None and self.level == AUTO
-        return FileResult(job.source, job.target, "", level, estimated, top_up)
+        return FileResult(job.source, job.target, "", level, estimated, top_up,
+                          _metadata_left_out(job.target, options))
 
     def _collect_writes(self, limit: int) -> None:
         """Record finished writes; wait for the oldest while more than `limit` are queued."""
@@ -313,6 +330,17 @@ class _Pipeline:
     def _report(self) -> None:
         if self.on_progress is not None:
             self.on_progress(len(self.summary.done) + len(self.summary.failed), self.total)
+
+
+_METADATA_KINDS = {"colour profile": "icc_profile", "EXIF": "exif"}  # name: write option
+
+
+def _metadata_left_out(target: Path, options: dict) -> tuple[str, ...]:
+    """What of the colour profile and EXIF block in the write `options` a `target` of its
+    format cannot hold: none for PNG and JPEG outputs."""
+    if target.suffix.lower() in METADATA_EXTENSIONS:
+        return ()
+    return tuple(kind for kind, option in _METADATA_KINDS.items() if options.get(option))
 
 
 def _read(path: Path, max_pixels: int) -> StoredFile:
