@@ -201,3 +201,9 @@ def test_denoise_says_which_outputs_lost_the_profile_or_exif(tmp_path, sample_fa
     result = runner.invoke(app, ["denoise", str(small), str(tmp_path / "kept.png"),
                                  "--model", "starter"])
     assert result.exit_code == 0 and "Written without" not in result.output, result.output
+    huge = _exif(1)
+    huge[0x010E] = "x" * 70_000  # ImageDescription: more than one JPEG segment holds
+    Image.fromarray(face).save(tmp_path / "huge.png", exif=huge)
+    result = runner.invoke(app, ["denoise", str(tmp_path / "huge.png"),
+                                 str(tmp_path / "huge.jpg"), "--model", "starter"])
+    assert "Written without the input's EXIF (1;" in result.output, result.output

@@ -91,6 +91,11 @@ def upright(block: bytes) -> bytes:
     return bytes(patched)
 
 
+def fits_one_jpeg_segment(block: bytes) -> bool:
+    """Whether an EXIF `block` fits the one APP1 segment a JPEG output gives it."""
+    return len(block) <= _JPEG_SEGMENT_DATA
+
+
 def embed_exif(encoded: bytes, extension: str, block: bytes | None) -> bytes:
     """`encoded` (a PNG or JPEG as OpenCV writes them) with the EXIF `block` (as `exif_block`
     takes it) embedded, its orientation set upright; other formats, a None block and one that
@@ -100,6 +105,6 @@ def embed_exif(encoded: bytes, extension: str, block: bytes | None) -> bytes:
         return encoded
     if is_png(encoded, extension):
         return png_with_chunk(encoded, b"eXIf", upright(block))
-    if is_jpeg(encoded, extension) and len(block) <= _JPEG_SEGMENT_DATA:  # one segment only
+    if is_jpeg(encoded, extension) and fits_one_jpeg_segment(block):
         return jpeg_with_segments(encoded, jpeg_segment(0xE1, _JPEG_EXIF_TAG + upright(block)))
     return encoded

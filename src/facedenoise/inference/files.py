@@ -22,6 +22,7 @@ import numpy as np
 from facedenoise.config import AUTO, RUNS_DIR, DenoiseConfig
 from facedenoise.embedding import METADATA_EXTENSIONS
 from facedenoise.errors import FaceDenoiseError
+from facedenoise.exif import fits_one_jpeg_segment
 from facedenoise.imageio import (
     LoadedImage,
     StoredFile,
@@ -121,7 +122,8 @@ class DenoiseSummary:
             lines.append((
                 "metadata",
                 f"Written without the input's {kinds} ({len(lost)}; only PNG and JPEG "
-                "outputs carry them): " + ", ".join(names) + more,
+                "outputs carry them, JPEG an EXIF block of up to 64 KB): "
+                + ", ".join(names) + more,
             ))
         if self.failed:
             lines.append(("failed", f"Failed {len(self.failed)}:"))
@@ -337,9 +339,12 @@ _METADATA_KINDS = {"colour profile": "icc_profile", "EXIF": "exif"}  # name: wri
 
 def _metadata_left_out(target: Path, options: dict) -> tuple[str, ...]:
     """What of the colour profile and EXIF block in the write `options` a `target` of its
-    format cannot hold: none for PNG and JPEG outputs."""
-    if target.suffix.lower() in METADATA_EXTENSIONS:
-        return ()
+    format cannot hold: none for PNG outputs, an EXIF block over one segment for JPEG."""
+    extension = target.suffix.lower()
+    if extension in METADATA_EXTENSIONS:
+        exif = options.get("exif")
+        too_large = extension != ".png" and exif and not fits_one_jpeg_segment(exif)
+        return ("EXIF",) if too_large else ()
     return tuple(kind for kind, option in _METADATA_KINDS.items() if options.get(option))
 
 
