@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -73,9 +72,17 @@ STEPS_PER_EPOCH = 50
 
 
 def train_candidate(name: str, data_dir: Path, runs_dir: Path, args) -> Path:
-    from facedenoise.config import ModelConfig, TrainConfig
+    """The run folder of candidate `name` trained to the budget in `args`: a new run, or its
+    run in `runs_dir` resumed (to its budget, or only loaded when it is complete)."""
+    from facedenoise.config import ModelConfig, TrainConfig, load_run_config
     from facedenoise.train import train
 
+    run_dir = runs_dir / name
+    if (run_dir / "state.json").is_file():
+        # Trained before (a run stopped, or scoring that failed): continue it, or only score.
+        finished = json.loads((run_dir / "state.json").read_text())["epoch"] >= (
+            load_run_config(run_dir / "config.json").train.epochs)
+        return run_dir if finished else train(None, runs_dir, resume=run_dir)
     model_fields, train_fields = CANDIDATES[name]
     if args.steps:
         # The cosine schedule runs over exactly these steps, with no clock to stop it.
@@ -178,29 +185,30 @@ def main() -> None:
     results = _load(args.out)
     for name in args.candidates.split(","):
         if name in results:
-            continue  # already measured: rerunning the command completes a table
-        started = time.monotonic()
+            continue  # already measured: rerunning the command completes a table (and
+            # resumes a candidate's run that was stopped)
         run_dir = train_candidate(name, data_dir, args.out / "runs", args)
-        results[name] = {"budget": _budget(args),
-                         **_measure(run_dir, data_dir, levels, args, time.monotonic() - started)}
+        results[name] = {"budget": _budget(args), **_measure(run_dir, data_dir, levels, args)}
         _save(args.out, results)
     _print(results, levels, args)
 
 
-def _measure(run_dir, data_dir, levels, args, seconds) -> dict:
+def _measure(run_dir, data_dir, levels, args) -> dict:
     from facedenoise.callbacks import read_history
     from facedenoise.models import count_macs
     from facedenoise.runs import load_model
 
     model = load_model(run_dir / "best.keras")
     history = read_history(run_dir / "history.csv")
+    state = json.loads((run_dir / "state.json").read_text())
     with_stage, network_alone = score_levels(run_dir, data_dir, levels, args.limit, args.seed)
     return {
         "parameters": int(model.count_params()),
         "gmacs": count_macs(model, 128) / 1e9,
         "images_per_second": speed(run_dir),
         "steps": len(history) * STEPS_PER_EPOCH,
-        "wall_minutes": seconds / 60,
+        # On the run's own clock (CPU or wall, as budgeted), over every session of it.
+        "training_minutes": state["elapsed_seconds"] / 60,
         "levels": with_stage,
         "levels_network_alone": network_alone,
     }
