@@ -66,6 +66,10 @@ CANDIDATES = {
     "resunet-w8-fade-w1": ({"arch": "resunet", "width": 8, "blocks_per_level": 2,
                             "middle_blocks": 2, "level_fade": 0.02},
                            {**GENERALIST, "clean_fraction": 0.0, "level_weight_power": 1.0}),
+    # Minus each image's PSNR as the loss (NAFNet's), in place of the per-level weights.
+    "resunet-w8-fade-psnr": ({"arch": "resunet", "width": 8, "blocks_per_level": 2,
+                              "middle_blocks": 2, "level_fade": 0.02},
+                             {**GENERALIST, "clean_fraction": 0.0, "loss": "psnr"}),
 }
 LEVELS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5)
 STEPS_PER_EPOCH = 50

@@ -255,6 +255,23 @@ def test_noise_levels_are_drawn_per_image_within_the_range(prepared_sample):
         assert std == pytest.approx(levels[index], rel=0.25, abs=0.01)
 
 
+def test_the_psnr_loss_is_minus_each_images_psnr_and_replaces_the_level_weights(
+        prepared_sample):
+    from facedenoise.train import PSNR_LOSS_FLOOR, psnr_loss
+
+    rng = np.random.default_rng(0)
+    clean = rng.random((3, 16, 16, 3), dtype=np.float32)
+    output = np.clip(clean + rng.normal(0, [[[[0.01]]], [[[0.1]]], [[[0.3]]]], clean.shape),
+                     0, 1).astype(np.float32)
+    error = np.mean((clean - output) ** 2, axis=(1, 2, 3))
+    # float32 logs of errors 1e-4..1e-1: agree to 1e-4 dB
+    np.testing.assert_allclose(np.asarray(psnr_loss(clean, output)),
+                               10 * np.log10(error + PSNR_LOSS_FLOOR), atol=1e-4)
+    config = TrainConfig(batch_size=4, seed=3, noise_range=(0.0, 0.5), loss="psnr")
+    dataset, _ = training_dataset(prepared_sample, config, noise_factor=0.3, with_level=True)
+    assert len(next(iter(dataset))) == 2  # inputs and targets: no per-level weights
+
+
 def _optimizer_iterations(run_dir):
     import keras
 
@@ -270,7 +287,7 @@ def test_resume_refuses_a_folder_that_is_not_a_run(prepared_sample, tmp_path):
 @pytest.mark.parametrize(
     "settings, message",
     [
-        ({"loss": "huber"}, "mse, l1, charbonnier"),
+        ({"loss": "huber"}, "mse, l1, charbonnier, psnr"),
         ({"noise_range": (0.3, 0.1)}, "LOW < HIGH"),
         ({"noise_range": (0.0, float("nan"))}, "noise-range"),
         ({"noise_factor": float("inf")}, "noise-factor"),

@@ -31,7 +31,7 @@ AUTO = "auto"  # --noise-level auto: estimate each image's level
 
 # Choices, here so that commands can check them before importing TensorFlow.
 ARCHITECTURES = ("resunet", "nafunet", "unet", "original")
-LOSSES = ("mse", "l1", "charbonnier")
+LOSSES = ("mse", "l1", "charbonnier", "psnr")
 SCHEDULES = ("cosine", "plateau", "constant")
 STRATEGIES = ("auto", "none", "mirrored")
 CLOCKS = ("wall", "cpu")
@@ -113,7 +113,8 @@ class TrainConfig:
     clean_fraction: float = 0.05
     # With a range: weight each image's loss by (0.3^2 + e^2) / (level^2 + e^2), e = 0.02, so
     # that the squared error is measured in units of the level and every level counts alike
-    # (plain MSE would let the strongest noise decide everything); weight 1 at 0.3.
+    # (plain MSE would let the strongest noise decide everything); weight 1 at 0.3. Not with
+    # loss "psnr", which balances the levels itself (each image's error over its own).
     level_weighted_loss: bool = True
     level_weight_power: float = 2.0  # 2: 1/level^2 as above; 1: a gentler 1/level
     # Measure the loss, metrics and level validation after the chroma stage that `denoise`

@@ -119,8 +119,8 @@ def training_dataset(
     Every batch gets fresh noise; batches have `config.batch_size` (global) images. With
     `config.noise_range` each image gets its own level (see `draw_noise_level`), else
     `noise_factor`. `with_level`: yield ((noisy, level), clean) with level of shape (1,), for
-    a noise-conditional model. With a range and `config.level_weighted_loss`, batches carry a
-    third element, each image's loss weight (`level_weight`).
+    a noise-conditional model. With a range and `config.level_weighted_loss` (and a loss other
+    than psnr), batches carry a third element, each image's loss weight (`level_weight`).
     """
     paths = clean_files(data_dir, "train")
     if config.extra_train:
@@ -143,7 +143,8 @@ def training_dataset(
             level = draw_noise_level(numbers[5], config.noise_range, config.clean_fraction)
         noisy = add_noise(clean, numbers[4], level)
         inputs = (noisy, tf.reshape(level, (1,))) if with_level else noisy
-        if config.noise_range is not None and config.level_weighted_loss:
+        if config.noise_range is not None and config.level_weighted_loss and (
+                config.loss != "psnr"):  # the PSNR loss balances the levels itself
             # Shaped (1, 1) per image: Keras multiplies it into the per-pixel loss (H, W).
             weight = level_weight(level, config.level_weight_power)
             return inputs, clean, tf.reshape(weight, (1, 1))

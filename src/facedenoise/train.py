@@ -9,6 +9,7 @@ and TensorBoard logs. Progress reaches the caller through plain callbacks (`on_s
 from __future__ import annotations
 
 import contextlib
+import math
 import shutil
 import signal
 import threading
@@ -89,6 +90,21 @@ def charbonnier(y_true, y_pred):
     return tf.reduce_mean(tf.sqrt(tf.square(difference) + 1e-6), axis=[1, 2, 3])
 
 
+# Squared errors below this (PSNR 50 dB) count alike: a near-perfect image does not steer
+# the gradient by 1 / its error.
+PSNR_LOSS_FLOOR = 1e-5
+
+
+@keras.saving.register_keras_serializable(package="facedenoise")
+def psnr_loss(y_true, y_pred):
+    """Minus each image's PSNR in dB (-10 log10 of its MSE, floored at PSNR_LOSS_FLOOR), as
+    NAFNet trains: the gradient is the MSE's over the image's own error, so every noise
+    level counts alike in dB without a per-level weight."""
+    difference = tf.cast(y_true, tf.float32) - tf.cast(y_pred, tf.float32)
+    error = tf.reduce_mean(tf.square(difference), axis=[1, 2, 3])
+    return (10.0 / math.log(10.0)) * tf.math.log(error + PSNR_LOSS_FLOOR)
+
+
 # With TrainConfig.loss_after_chroma: the target carries the level (facedenoise.chroma_loss).
 @keras.saving.register_keras_serializable(package="facedenoise")
 def mse_after_chroma(target, output):
@@ -114,7 +130,7 @@ def ssim_after_chroma(target, output):
 def _loss(name: str):
     check_choice("loss", name, LOSSES)
     return {"mse": "mean_squared_error", "l1": "mean_absolute_error",
-            "charbonnier": charbonnier}[name]
+            "charbonnier": charbonnier, "psnr": psnr_loss}[name]
 
 
 def make_strategy(name: str) -> tf.distribute.Strategy:

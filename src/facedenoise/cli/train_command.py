@@ -77,7 +77,9 @@ def train(
         typer.Option(help="Clip each step's gradients to this global norm (default: off).",
                      show_default=False),
     ] = TRAIN.clip_norm,
-    loss: Annotated[str, typer.Option(help="mse, l1 or charbonnier.")] = TRAIN.loss,
+    loss: Annotated[str, typer.Option(
+        help="mse, l1, charbonnier, or psnr (minus each image's PSNR: with --noise-range "
+             "every level counts alike in dB, in place of the per-level weights).")] = TRAIN.loss,
     schedule: Annotated[str, typer.Option(help="cosine, plateau or constant.")] = (
         TRAIN.schedule
     ),
