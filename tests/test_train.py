@@ -414,3 +414,17 @@ def test_init_starts_from_the_given_weights(prepared_sample, tiny_run, tmp_path)
 def test_multi_worker_training_is_refused_with_the_valid_choices(prepared_sample, tmp_path):
     with pytest.raises(FaceDenoiseError, match="auto, none, mirrored"):
         train(prepared_sample, tmp_path / "runs", TINY, TrainConfig(strategy="multiworker"))
+
+
+def test_curves_of_a_negative_loss_are_drawn_on_a_linear_scale(tmp_path):
+    # --loss psnr logs minus a PSNR: a log scale would warn and draw nothing.
+    import warnings
+
+    from facedenoise.callbacks import plot_curves
+
+    history = [{"epoch": epoch, "loss": -20.0 - epoch, "val_loss": -21.0 - epoch,
+                "val_psnr": 21.0 + epoch} for epoch in (1, 2, 3)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        plot_curves(history, tmp_path / "curves.png", best_epoch=3)
+    assert (tmp_path / "curves.png").stat().st_size > 0

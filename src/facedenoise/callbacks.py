@@ -167,8 +167,9 @@ def _series(history: list[dict], key: str) -> tuple[list[int], list[float]]:
 
 
 def plot_curves(history: list[dict], path: Path, best_epoch: int = 0) -> None:
-    """Loss (train and validation, log scale) and validation PSNR per epoch, side by side,
-    with the best epoch marked; PSNR at extra noise levels when the history has them."""
+    """Loss (train and validation, log scale when positive) and validation PSNR per epoch,
+    side by side, with the best epoch marked; PSNR at extra noise levels when the history has
+    them."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -176,12 +177,16 @@ def plot_curves(history: list[dict], path: Path, best_epoch: int = 0) -> None:
     from matplotlib.ticker import LogFormatterSciNotation, MaxNLocator
 
     figure, (loss_axis, psnr_axis) = plt.subplots(1, 2, figsize=(11, 4))
+    losses = []
     for key, label in (("loss", "train"), ("val_loss", "validation")):
         epochs, values = _series(history, key)
         if values:
             loss_axis.plot(epochs, values, marker="o", markersize=3, label=label)
-    loss_axis.set(xlabel="epoch", ylabel="loss", title="Loss", yscale="log")
-    loss_axis.yaxis.set_major_formatter(LogFormatterSciNotation(labelOnlyBase=False))
+            losses += values
+    loss_axis.set(xlabel="epoch", ylabel="loss", title="Loss")
+    if losses and min(losses) > 0:  # not --loss psnr, which is minus a PSNR in dB
+        loss_axis.set_yscale("log")
+        loss_axis.yaxis.set_major_formatter(LogFormatterSciNotation(labelOnlyBase=False))
     psnr_keys = [("psnr", "train (fresh noise)"), ("val_psnr", "validation")]
     psnr_keys += [(key, f"validation, level {key.removeprefix('val_psnr_at_')}")
                   for key in (history[-1] if history else {}) if key.startswith("val_psnr_at_")]
