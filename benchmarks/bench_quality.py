@@ -13,7 +13,7 @@ machine; on an idle 2-core machine it is about half as many wall-clock minutes),
 compute for candidates of one architecture and batch size whatever the machine's load,
 validation excluded, where a generalist validates at three more levels). Without --data the
 bundled sample is prepared into --out.
-Each candidate trains with its own recipe (CANDIDATES); the `@0.3`-style candidates train at
+Each candidate trains with its own recipe (CANDIDATES); the `-0.3` candidates train at
 one level only (the specialist to compare a generalist with). Scores: PSNR and SSIM on the
 validation split's clean images with seeded noise at each --levels value (the model is given
 the true level: an oracle), after the chroma stage for models with a noise input, as
