@@ -7,8 +7,9 @@ import zlib
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 JPEG_SEGMENT_BODY = 65_535 - 2  # bytes a marker segment holds after its length field
+JPEG_EXTENSIONS = (".jpg", ".jpeg")
 # The outputs that get a colour profile and EXIF block (WebP, TIFF and BMP do not).
-METADATA_EXTENSIONS = (".png", ".jpg", ".jpeg")
+METADATA_EXTENSIONS = (".png", *JPEG_EXTENSIONS)
 
 
 def is_png(encoded: bytes, extension: str) -> bool:
@@ -19,7 +20,7 @@ def is_png(encoded: bytes, extension: str) -> bool:
 
 def is_jpeg(encoded: bytes, extension: str) -> bool:
     """True for JPEG bytes written to a .jpg or .jpeg file."""
-    return extension.lower() in METADATA_EXTENSIONS[1:] and encoded.startswith(b"\xff\xd8")
+    return extension.lower() in JPEG_EXTENSIONS and encoded.startswith(b"\xff\xd8")
 
 
 def png_with_chunk(encoded: bytes, kind: bytes, body: bytes) -> bytes:

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from facedenoise.config import AUTO, RUNS_DIR, DenoiseConfig
-from facedenoise.embedding import METADATA_EXTENSIONS
+from facedenoise.embedding import JPEG_EXTENSIONS, METADATA_EXTENSIONS
 from facedenoise.errors import FaceDenoiseError
 from facedenoise.exif import fits_one_jpeg_segment
 from facedenoise.imageio import (
@@ -343,7 +343,7 @@ def _metadata_left_out(target: Path, options: dict) -> tuple[str, ...]:
     extension = target.suffix.lower()
     if extension in METADATA_EXTENSIONS:
         exif = options.get("exif")
-        too_large = extension != ".png" and exif and not fits_one_jpeg_segment(exif)
+        too_large = extension in JPEG_EXTENSIONS and exif and not fits_one_jpeg_segment(exif)
         return ("EXIF",) if too_large else ()
     return tuple(kind for kind, option in _METADATA_KINDS.items() if options.get(option))
 
