@@ -66,6 +66,13 @@ CANDIDATES = {
     "resunet-w8-fade-w1": ({"arch": "resunet", "width": 8, "blocks_per_level": 2,
                             "middle_blocks": 2, "level_fade": 0.02},
                            {**GENERALIST, "clean_fraction": 0.0, "level_weight_power": 1.0}),
+    # Every block modulated by the level (FiLM), not only the input.
+    "resunet-w8-film": ({"arch": "resunet", "width": 8, "blocks_per_level": 2,
+                         "middle_blocks": 2, "level_fade": 0.02, "level_modulation": True},
+                        {**GENERALIST, "clean_fraction": 0.0}),
+    "resunet-w8-film-w1": ({"arch": "resunet", "width": 8, "blocks_per_level": 2,
+                            "middle_blocks": 2, "level_fade": 0.02, "level_modulation": True},
+                           {**GENERALIST, "clean_fraction": 0.0, "level_weight_power": 1.0}),
     # Minus each image's PSNR as the loss (NAFNet's), in place of the per-level weights.
     "resunet-w8-fade-psnr": ({"arch": "resunet", "width": 8, "blocks_per_level": 2,
                               "middle_blocks": 2, "level_fade": 0.02},

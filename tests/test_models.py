@@ -24,6 +24,8 @@ TINY = {
     "resunet": ModelConfig(arch="resunet", width=4, depth=3),
     "nafunet": ModelConfig(arch="nafunet", width=4, depth=3),
     "original": ModelConfig("original", noise_input=False),
+    # not an architecture of its own: resunet with every block modulated by the level
+    "resunet-film": ModelConfig(arch="resunet", width=4, depth=3, level_modulation=True),
 }
 
 
@@ -63,6 +65,27 @@ def test_noise_conditional_models_take_and_use_the_level(arch):
     high = np.asarray(model(_inputs(model, images, 0.5)))
     # Untrained weights: the level only has to reach the output, by any amount.
     assert np.abs(low - high).max() > 1e-4
+
+
+def test_level_modulation_starts_as_the_plain_model_and_reaches_every_block():
+    from facedenoise.models.layers import LevelModulation
+
+    plain, film = build_model(TINY["resunet"]), build_model(TINY["resunet-film"])
+    rng = np.random.default_rng(2)
+    for layer in plain.layers:  # the branches' last convolutions and the head start at zero
+        if layer.name.endswith("conv2") or layer.name == "noise":
+            layer.set_weights([rng.normal(0, 0.1, w.shape) for w in layer.get_weights()])
+        film.get_layer(layer.name).set_weights(layer.get_weights())
+    images = rng.random((2, 40, 40, 3), dtype=np.float32)
+    # the modulation's dense layers start at zero: the same function as the plain model
+    np.testing.assert_allclose(np.asarray(film(_inputs(film, images, 0.3))),
+                               np.asarray(plain(_inputs(plain, images, 0.3))), atol=1e-6)
+    modulations = [layer for layer in film.layers if isinstance(layer, LevelModulation)]
+    assert len(modulations) == 2 * 2 * 2 + 2  # two blocks a level, encoder and decoder; middle
+    before = np.asarray(film(_inputs(film, images, 0.3)))
+    middle = film.get_layer("middle_block1_film")
+    middle.set_weights([np.full(w.shape, 0.5, np.float32) for w in middle.get_weights()])
+    assert np.abs(np.asarray(film(_inputs(film, images, 0.3))) - before).max() > 1e-4
 
 
 @pytest.mark.parametrize("arch", ["resunet", "nafunet"])

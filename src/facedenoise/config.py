@@ -70,6 +70,9 @@ class ModelConfig:
     # s = level (noise predicted in units of the level; configs written before 0.2's fade).
     scale_by_level: bool = True
     level_fade: float | None = 0.02
+    # resunet with a noise input: also modulate every block by the level (a per-channel scale
+    # and shift computed from it, FiLM), not only through the map at the input. Experimental.
+    level_modulation: bool = False
 
 
 # Each architecture's own defaults, where they differ from ModelConfig's (the default model's).

@@ -164,6 +164,35 @@ class ScaleByLevel(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
+class LevelModulation(keras.layers.Layer):
+    """FiLM by the noise level: features (N, H, W, C) times (1 + scale) plus shift, both (N, C)
+    computed by one dense layer from a level embedding (N, E). The dense layer starts at zero,
+    so a block starts unmodulated."""
+
+    def __init__(self, channels: int, **kwargs):
+        super().__init__(**kwargs)
+        self.channels = int(channels)
+        self.dense = keras.layers.Dense(2 * self.channels, kernel_initializer="zeros",
+                                        name="dense")
+
+    def build(self, input_shapes):
+        self.dense.build(input_shapes[1])
+
+    def call(self, inputs):
+        features, embedding = inputs
+        scale, shift = ops.split(ops.cast(self.dense(embedding), features.dtype), 2, axis=-1)
+        scale = ops.reshape(scale, (-1, 1, 1, self.channels))
+        shift = ops.reshape(shift, (-1, 1, 1, self.channels))
+        return features * (1.0 + scale) + shift
+
+    def compute_output_shape(self, input_shapes):
+        return input_shapes[0]
+
+    def get_config(self):
+        return {**super().get_config(), "channels": self.channels}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
 class NoiseLevelMap(keras.layers.Layer):
     """Broadcast one noise level per image, (N, 1), to a map (N, H, W, 1) shaped like `image`.
 

@@ -33,6 +33,7 @@ from facedenoise.models.layers import (
     CropToMatch,
     DepthToSpace,
     LearnedScale,
+    LevelModulation,
     PadToMultiple,
     ScaleByLevel,
     SimpleGate,
@@ -42,6 +43,7 @@ from facedenoise.models.layers import (
 
 FOLD = 2  # space-to-depth block at the input
 HEAD_CHANNELS = 8  # features per pixel handed to the full-resolution head
+LEVEL_EMBEDDING = 32  # features of the level that modulate each block (level_modulation)
 
 Block = Callable[..., object]
 
@@ -54,13 +56,20 @@ def _conv(filters: int, kernel: int, name: str, activation=None, strides: int = 
     )
 
 
-def residual_block(x, channels: int, name: str):
-    """x + conv3x3(relu(conv3x3(x))): the plain residual block of DRUNet and EDSR.
+def residual_block(x, channels: int, name: str, level_embedding=None):
+    """x + conv3x3(relu(conv3x3(x))): the plain residual block of DRUNet and EDSR; with a
+    `level_embedding`, the first convolution's output is modulated by the level before the
+    ReLU (`LevelModulation`, FiLM).
 
     The second convolution starts at zero, so every block starts as the identity: without
     normalisation, He-initialised branches would double the activations' variance per block.
     """
-    y = _conv(channels, 3, f"{name}_conv1", activation="relu")(x)
+    if level_embedding is None:
+        y = _conv(channels, 3, f"{name}_conv1", activation="relu")(x)
+    else:
+        y = _conv(channels, 3, f"{name}_conv1")(x)
+        y = LevelModulation(channels, name=f"{name}_film")([y, level_embedding])
+        y = layers.ReLU(name=f"{name}_relu")(y)
     y = _conv(channels, 3, f"{name}_conv2", initializer="zeros")(y)
     return layers.Add(name=f"{name}_add")([x, y])
 
@@ -81,9 +90,10 @@ def naf_block(x, channels: int, name: str):
     return layers.Add(name=f"{name}_add2")([x, LearnedScale(name=f"{name}_gamma")(y)])
 
 
-def _blocks(x, block: Block, count: int, channels: int, name: str):
+def _blocks(x, block: Block, count: int, channels: int, name: str, level_embedding=None):
+    extra = {} if level_embedding is None else {"level_embedding": level_embedding}
     for index in range(1, count + 1):
-        x = block(x, channels, f"{name}_block{index}")
+        x = block(x, channels, f"{name}_block{index}", **extra)
     return x
 
 
@@ -100,17 +110,22 @@ def build_skeleton(config: ModelConfig, block: Block, name: str) -> keras.Model:
     padded = PadToMultiple(FOLD * 2 ** (config.depth - 1), name="pad")(noisy)
     x = with_noise_level(SpaceToDepth(FOLD, name="fold")(padded), level, "fold")
     x = _conv(channels[0], 3, "stem")(x)
+    embedding = None
+    if level is not None and config.level_modulation:
+        embedding = layers.Dense(LEVEL_EMBEDDING, activation="relu", name="level_embedding")(
+            level)
     skips = []
     for index, filters in enumerate(channels[:-1]):
-        x = _blocks(x, block, config.blocks_per_level, filters, f"enc{index}")
+        x = _blocks(x, block, config.blocks_per_level, filters, f"enc{index}", embedding)
         skips.append(x)
         x = _conv(channels[index + 1], 2, f"enc{index}_down", strides=2)(x)
-    x = _blocks(x, block, config.middle_blocks, channels[-1], "middle")
+    x = _blocks(x, block, config.middle_blocks, channels[-1], "middle", embedding)
     for index in reversed(range(config.depth - 1)):
         x = _conv(channels[index] * 4, 1, f"dec{index}_up")(x)
         x = DepthToSpace(2, name=f"dec{index}_shuffle")(x)
         x = layers.Add(name=f"dec{index}_skip")([x, skips[index]])
-        x = _blocks(x, block, config.blocks_per_level, channels[index], f"dec{index}")
+        x = _blocks(x, block, config.blocks_per_level, channels[index], f"dec{index}",
+                    embedding)
     x = _conv(HEAD_CHANNELS * FOLD * FOLD, 3, "head_fold", activation="relu")(x)
     x = DepthToSpace(FOLD, name="unfold")(x)
     x = layers.Concatenate(name="head_concat")([x, padded])
