@@ -169,6 +169,24 @@ def test_dry_run_refuses_settings_the_model_cannot_use(tmp_path):
     assert "needs a noise-conditional model" in " ".join(result.output.split())
 
 
+@pytest.mark.parametrize("arch, extra", [("nafunet", []), ("resunet", ["--no-noise-input"])])
+def test_level_modulation_is_refused_where_no_block_could_take_it(prepared_sample, arch, extra):
+    result = runner.invoke(app, ["train", "--dry-run", "--data", str(prepared_sample),
+                                 "--arch", arch, "--level-modulation", *extra],
+                           terminal_width=200)
+    assert result.exit_code == 1
+    assert result.output.startswith("error: --level-modulation works with --arch resunet")
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_level_modulation_adds_its_parameters(prepared_sample):
+    common = ["train", "--dry-run", "--data", str(prepared_sample), "--width", "8"]
+    plain = runner.invoke(app, common, terminal_width=200)
+    modulated = runner.invoke(app, [*common, "--level-modulation"], terminal_width=200)
+    assert plain.exit_code == modulated.exit_code == 0, modulated.output
+    assert "272,227" in plain.output and "295,523" in modulated.output
+
+
 def test_dry_run_refuses_a_patch_larger_than_the_training_images(prepared_sample):
     # The real run refused it after loading TensorFlow and the data; --dry-run printed a model.
     result = runner.invoke(app, ["train", "--dry-run", "--data", str(prepared_sample),

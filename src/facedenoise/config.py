@@ -232,6 +232,10 @@ def check_model_config(config: ModelConfig) -> None:
             "Model width, depth (up to 6), convs_per_level and blocks_per_level must be at "
             "least 1, middle_blocks at least 0."
         )
+    if config.level_modulation and (config.arch != "resunet" or not config.noise_input):
+        raise FaceDenoiseError("--level-modulation works with --arch resunet and a noise input "
+                               f"only, not {config.arch}"
+                               f"{'' if config.noise_input else ' without one'}.")
 
 
 def check_train_config(config: TrainConfig) -> None:

@@ -63,6 +63,12 @@ def train(
         typer.Option("--noise-input/--no-noise-input",
                      help="Give the model the noise level as a second input."),
     ] = MODEL.noise_input,
+    level_modulation: Annotated[
+        bool,
+        typer.Option("--level-modulation",
+                     help="resunet: also modulate every block by the noise level (FiLM; "
+                          "experimental: docs/architecture_experiments.md)."),
+    ] = MODEL.level_modulation,
     epochs: Annotated[
         int | None,
         typer.Option(min=1, help=f"Total epochs (default {TRAIN.epochs}; with --resume, a "
@@ -173,6 +179,7 @@ def train(
     model_config = model_config_of(
         arch, width=width, depth=depth, blocks_per_level=blocks_per_level,
         middle_blocks=middle_blocks, noise_input=noise_input if arch != "original" else None,
+        level_modulation=level_modulation,
     )
     train_config = TrainConfig(
         epochs=epochs or TRAIN.epochs, batch_size=batch_size, lr=lr, clip_norm=clip_norm, loss=loss,
