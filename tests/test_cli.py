@@ -159,6 +159,17 @@ def test_clean_fraction_without_a_range_is_named_as_ignored(tmp_path):
         " ".join(result.output.split()))
     plain = runner.invoke(app, ["train", "--data", str(tmp_path)])
     assert "ignored" not in plain.output
+    power = runner.invoke(app, ["train", "--level-weight-power", "1", "--data", str(tmp_path)])
+    assert "--level-weight-power applies only with --noise-range; ignored." in (
+        " ".join(power.output.split()))
+
+
+def test_a_negative_level_weight_power_is_refused(prepared_sample):
+    result = runner.invoke(app, ["train", "--dry-run", "--data", str(prepared_sample),
+                                 "--noise-range", "0:0.5", "--level-weight-power", "-1"],
+                           terminal_width=200)
+    assert result.exit_code == 1
+    assert result.output.strip() == "error: --level-weight-power must be a number >= 0, not -1.0."
 
 
 def test_dry_run_refuses_settings_the_model_cannot_use(tmp_path):

@@ -265,6 +265,9 @@ def check_train_config(config: TrainConfig) -> None:
             f"--loss-after-chroma works with --loss mse only, not {config.loss}: pass "
             "--loss mse or drop --loss-after-chroma."
         )
+    if not (math.isfinite(config.level_weight_power) and config.level_weight_power >= 0):
+        raise FaceDenoiseError(
+            f"--level-weight-power must be a number >= 0, not {config.level_weight_power}.")
     if not 0.0 <= config.clean_fraction < 1.0:
         raise FaceDenoiseError(f"--clean-fraction must lie in [0, 1), not {config.clean_fraction}.")
     if min(config.epochs, config.batch_size, config.patience) < 1 or not (

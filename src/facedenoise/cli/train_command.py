@@ -125,6 +125,12 @@ def train(
     clean_fraction: Annotated[
         float, typer.Option(help="With --noise-range: share of images left clean (level 0).")
     ] = TRAIN.clean_fraction,
+    level_weight_power: Annotated[
+        float,
+        typer.Option(help="With --noise-range: each image's squared error weighs "
+                     "1 / level^POWER (2: every level alike in units of the level; 1 gives "
+                     "strong noise more of the gradient; 0: plain MSE).")
+    ] = TRAIN.level_weight_power,
     loss_after_chroma: Annotated[
         bool,
         typer.Option("--loss-after-chroma",
@@ -186,7 +192,8 @@ def train(
         schedule=schedule, patience=patience, patch_size=patch_size,
         steps_per_epoch=steps_per_epoch, extra_train=str(extra_train) if extra_train else None,
         init_from=init, noise_factor=noise_factor, noise_range=parse_noise_range(noise_range),
-        clean_fraction=clean_fraction, loss_after_chroma=loss_after_chroma, flip=flip,
+        clean_fraction=clean_fraction, level_weight_power=level_weight_power,
+        loss_after_chroma=loss_after_chroma, flip=flip,
         rotate=rotate, color_jitter=color_jitter, seed=seed, time_limit_minutes=time_limit,
         mixed_precision=mixed_precision, jit_compile=jit_compile, strategy=strategy,
     )
@@ -238,8 +245,9 @@ def _ignored_options(ctx: typer.Context, resume, noise_range) -> list[str]:
         if ignored:
             warnings.append(f"--resume continues the run with its stored settings; ignored: "
                             f"{', '.join(ignored)}.")
-    elif noise_range is None and "clean_fraction" in given:
-        warnings.append("--clean-fraction applies only with --noise-range; ignored.")
+    elif noise_range is None:
+        warnings += [f"--{name.replace('_', '-')} applies only with --noise-range; ignored."
+                     for name in ("clean_fraction", "level_weight_power") if name in given]
     return warnings
 
 
