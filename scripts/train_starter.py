@@ -37,6 +37,9 @@ go on later; delete runs/polish to polish again from the newer weights. With `--
 first grows `--init` to that width without changing its output (scripts/widen_model.py, into
 WORK/widened/) and polishes the wider network: room to gain at every level at once, where a
 polish at the same width trades weak noise against strong (docs/architecture_experiments.md).
+With `--level-modulation` it grows `--init` the same way into the network with the level in
+every block (FiLM; at equal steps it closed most of the gap to a 0.3-only model,
+docs/architecture_experiments.md "Equal steps, and the level in every block").
 
 `install` copies the best weights of a run (`--run`, default the main run; without optimizer
 state) and its config.json into the package and exports them to ONNX beside them. Measure
@@ -174,35 +177,40 @@ POLISH_SETTINGS = (
     "lr", "init_from", "loss_after_chroma", "level_weight_power", "time_limit_minutes")
 
 
-def widened_init(work: Path, init: Path, width: int | None) -> tuple[Path, int]:
-    """The weights a polish starts from and their width: `init` itself, or (with a `width`
-    other than its own) `init` grown to `width` without changing its output
-    (scripts/widen_model.py), written once to WORK/widened/<init's stem>_w<width>/ (best.keras
-    and its config.json)."""
+def widened_init(work: Path, init: Path, width: int | None,
+                 level_modulation: bool = False) -> tuple[Path, ModelConfig]:
+    """The weights a polish starts from and their network: `init` itself, or (with a `width`
+    other than its own, or `level_modulation` that it lacks) `init` grown to that network
+    without changing its output (scripts/widen_model.py), written once to
+    WORK/widened/<init's stem>_w<width>[_film]/ (best.keras and its config.json)."""
     from widen_model import widen_file
 
-    init_width = load_run_config(init.parent / "config.json").model.width
-    if width is None or width == init_width:
-        return init, init_width
-    widened = work / "widened" / f"{init.stem}_w{width}" / "best.keras"
+    model = load_run_config(init.parent / "config.json").model
+    width = width or model.width
+    film = level_modulation and not model.level_modulation
+    if width == model.width and not film:
+        return init, model
+    suffix = "_film" if level_modulation or model.level_modulation else ""
+    widened = work / "widened" / f"{init.stem}_w{width}{suffix}" / "best.keras"
     if not widened.is_file():
-        widen_file(init, width, widened)
-    return widened, width
+        widen_file(init, width, widened, level_modulation)
+    return widened, load_run_config(widened.parent / "config.json").model
 
 
 def polish_or_resume(
     work: Path, minutes: float, init: Path | None = None, lr: float = POLISH_LR,
     loss_after_chroma: bool = TrainConfig.loss_after_chroma,
     level_weight_power: float = TrainConfig.level_weight_power,
-    width: int | None = None,
+    width: int | None = None, level_modulation: bool = False,
 ) -> Path:
-    """Start runs/polish from `init` (default: the main run's best weights; widened first to
-    `width` when given), or resume it (SystemExit when a POLISH_SETTINGS value or the width
-    differs from the one it started with)."""
+    """Start runs/polish from `init` (default: the main run's best weights; grown first to
+    `width` and/or to FiLM with `level_modulation`, when given), or resume it (SystemExit
+    when a POLISH_SETTINGS value or the network differs from the one it started with)."""
     from facedenoise.train import train
 
     run_dir = polish_folder(work)
-    start, start_width = widened_init(work, init or run_folder(work) / "best.keras", width)
+    start, start_model = widened_init(
+        work, init or run_folder(work) / "best.keras", width, level_modulation)
     # Many epochs, ended by the time limit: the cosine decays with the minutes spent.
     config = replace(
         train_config(epochs=1000, hours=minutes / 60), lr=lr,
@@ -214,14 +222,16 @@ def polish_or_resume(
         started = load_run_config(run_dir / "config.json")
         settings = [(name, getattr(started.train, name), getattr(config, name))
                     for name in POLISH_SETTINGS]
-        settings.append(("width", started.model.width, start_width))
+        settings += [(name, getattr(started.model, name), getattr(start_model, name))
+                     for name in ("width", "level_modulation")]
         for name, before, now in settings:
             if before != now:
                 raise SystemExit(
                     f"{run_dir} was started with {name}={before}, not {now}: resume it with "
                     "the same setting, or delete it to polish afresh.")
         return train(None, work / "runs", resume=run_dir)
-    model = replace(ARCH, width=start_width)
+    model = replace(ARCH, width=start_model.width,
+                    level_modulation=start_model.level_modulation)
     return train(work / "natural", work / "runs", model, config, run_name=run_dir.name)
 
 
@@ -300,6 +310,10 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=None,
                         help="polish: grow --init to this width first, its output unchanged "
                              "(scripts/widen_model.py; default: --init's own width)")
+    parser.add_argument("--level-modulation", action="store_true",
+                        help="polish: give --init the level in every block first (FiLM, "
+                             "ModelConfig.level_modulation), its output unchanged "
+                             "(scripts/widen_model.py)")
     parser.add_argument("--level-weight-power", type=float,
                         default=TrainConfig.level_weight_power,
                         help="polish: each image's loss weighs 1/level^POWER (TrainConfig; "
@@ -314,7 +328,7 @@ def main() -> None:
     elif args.stage == "polish":
         run_dir = polish_or_resume(args.work, args.minutes, args.init, args.lr,
                                    args.loss_after_chroma, args.level_weight_power,
-                                   args.width)
+                                   args.width, args.level_modulation)
         print(f"run: {run_dir}")
     elif args.stage == "blend":
         if args.weights is None or args.init is None:

@@ -1,9 +1,13 @@
 """Widen a trained `resunet` without changing what it computes, to polish it at the new width
 (docs/architecture_experiments.md, "Widening the starter"): every old weight is kept, the
 weights from new channels into old ones are zero, and new channels get the builder's own
-initialisation (so the residual blocks' second convolutions start at zero).
+initialisation (so the residual blocks' second convolutions start at zero). With
+`--level-modulation` it also gains the level in every block (ModelConfig.level_modulation,
+FiLM): the new layers start at zero modulation, so the output is still unchanged.
 
     python scripts/widen_model.py src/facedenoise/weights/starter.keras 28 build/wide28.keras
+    python scripts/widen_model.py src/facedenoise/weights/starter.keras 28 \
+        build/film28/best.keras --level-modulation
 
 Prints the largest output difference between the two models (0 expected) at three levels,
 and writes nothing when it exceeds MAX_DIFFERENCE. Writes a config.json (the old run's, at
@@ -34,15 +38,18 @@ def new_indices(old: int, new: int, groups: int) -> np.ndarray:
     return np.concatenate([g * step_new + np.arange(step_old) for g in range(groups)])
 
 
-def widen(old_model, config, width: int, seed: int = 0):
-    """A `width`-wide copy of `old_model` (built from `config`) computing the same output."""
+def widen(old_model, config, width: int, seed: int = 0, level_modulation: bool = False):
+    """A `width`-wide copy of `old_model` (built from `config`) computing the same output;
+    with `level_modulation`, FiLM layers are added (they start at zero modulation)."""
     import keras
 
     keras.utils.set_random_seed(seed)
-    wide = build_model(replace(config, width=width))
+    wide = build_model(replace(
+        config, width=width, level_modulation=config.level_modulation or level_modulation))
+    old_names = {layer.name for layer in old_model.layers}
     for layer in wide.layers:
-        if not layer.weights:
-            continue
+        if not layer.weights or layer.name not in old_names:
+            continue  # new FiLM layers keep the builder's initialisation
         old_layer = old_model.get_layer(layer.name)
         old_weights, new_weights = old_layer.get_weights(), layer.get_weights()
         kernel_old, kernel_new = old_weights[0], new_weights[0]
@@ -73,29 +80,35 @@ def largest_difference(old_model, wide) -> float:
     return max(differences)
 
 
-def widen_file(old_path: Path, width: int, out: Path) -> None:
-    """Write `old_path` (beside its run's config.json) widened to `width` to `out`, with a
-    config.json beside it; SystemExit, writing nothing, when it cannot be done exactly."""
+def widen_file(old_path: Path, width: int, out: Path, level_modulation: bool = False) -> None:
+    """Write `old_path` (beside its run's config.json) widened to `width` (and with FiLM when
+    `level_modulation`) to `out`, with a config.json beside it; SystemExit, writing nothing,
+    when it cannot be done exactly."""
     run_config = load_run_config(old_path.parent / "config.json")
     config = run_config.model
     if config.arch != "resunet" or not config.noise_input:
         # other blocks (LayerNorm, depthwise, transposed kernels) need other index maps
         raise SystemExit(f"only a noise-conditional resunet can be widened, not {config.arch}")
     old_model = load_model(old_path)
-    wide = widen(old_model, config, width)
+    wide = widen(old_model, config, width, level_modulation=level_modulation)
     difference = largest_difference(old_model, wide)
-    print(f"{old_path} widened {config.width} -> {width}: parameters "
+    film = " with the level in every block" if level_modulation else ""
+    print(f"{old_path} widened {config.width} -> {width}{film}: parameters "
           f"{old_model.count_params():,} -> {wide.count_params():,}, largest output "
           f"difference {difference:.2e}")
     if difference > MAX_DIFFERENCE:
         raise SystemExit(f"the widened model computes something else; {out} not written")
     with atomic_path(out) as temp_path:
         wide.save(temp_path)
-    wide_config = replace(run_config, model=replace(config, width=width))
+    wide_config = replace(run_config, model=replace(
+        config, width=width, level_modulation=config.level_modulation or level_modulation))
     save_run_config(wide_config, out.parent / "config.json")
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 4:
+    arguments = sys.argv[1:]
+    film = "--level-modulation" in arguments
+    arguments = [argument for argument in arguments if argument != "--level-modulation"]
+    if len(arguments) != 3:
         raise SystemExit(__doc__)
-    widen_file(Path(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3]))
+    widen_file(Path(arguments[0]), int(arguments[1]), Path(arguments[2]), film)

@@ -61,6 +61,7 @@ def test_blend_refuses_an_alpha_outside_zero_to_one_and_writes_nothing(tmp_path)
     (dict(loss_after_chroma=True), "loss_after_chroma"),
     (dict(minutes=30), "time_limit_minutes"),
     (dict(width=8), "init_from"),  # the widened copy is another file, so that differs first
+    (dict(level_modulation=True), "init_from"),  # so is the copy grown into FiLM
 ])
 def test_a_polish_resumed_with_other_settings_stops_before_training(tmp_path, monkeypatch,
                                                                       change, name):

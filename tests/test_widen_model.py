@@ -11,6 +11,7 @@ import pytest
 
 from facedenoise.config import ModelConfig, RunConfig, load_run_config, save_run_config
 from facedenoise.models import build_model
+from facedenoise.runs import load_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 from widen_model import largest_difference, widen, widen_file  # noqa: E402
@@ -44,12 +45,35 @@ def test_widening_keeps_the_output_and_grows_the_parameters():
     assert largest_difference(narrow, wide) < 1e-5
 
 
+def test_adding_the_level_to_every_block_keeps_the_output():
+    narrow = _trained_looking(NARROW)
+    for width in (4, 8):  # FiLM alone, and FiLM with wider channels
+        grown = widen(narrow, NARROW, width=width, level_modulation=True)
+        film = [layer for layer in grown.layers if layer.name.endswith("_film")]
+        assert film and grown.get_layer("level_embedding")
+        assert largest_difference(narrow, grown) < 1e-5  # as above
+        # The new layers are live: modulating changes the output (so the check above is
+        # not blind to them).
+        kernel, bias = film[0].get_weights()
+        film[0].set_weights([kernel, np.full_like(bias, 0.5)])
+        assert largest_difference(narrow, grown) > 1e-3
+
+
 def test_widen_file_writes_the_model_and_its_config(tmp_path):
     source = _save_run(_trained_looking(NARROW), NARROW, tmp_path / "narrow")
     out = tmp_path / "wide" / "best.keras"
     widen_file(source, 6, out)
     assert load_run_config(out.parent / "config.json").model.width == 6
     assert sorted(path.name for path in out.parent.iterdir()) == ["best.keras", "config.json"]
+    assert not load_run_config(out.parent / "config.json").model.level_modulation
+
+
+def test_widen_file_records_the_level_in_every_block(tmp_path):
+    source = _save_run(_trained_looking(NARROW), NARROW, tmp_path / "narrow")
+    out = tmp_path / "film" / "best.keras"
+    widen_file(source, 4, out, level_modulation=True)
+    assert load_run_config(out.parent / "config.json").model.level_modulation
+    assert any(layer.name.endswith("_film") for layer in load_model(out).layers)
 
 
 def test_widen_file_refuses_other_architectures_and_writes_nothing(tmp_path):
