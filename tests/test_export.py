@@ -22,16 +22,18 @@ runner = CliRunner()
 AGREE = 1e-4
 
 
-def _random_model(tmp_path_factory, arch: str, noise_input: bool):
+def _random_model(tmp_path_factory, arch: str, noise_input: bool,
+                  level_modulation: bool = False):
     """A small model with seeded random weights (freshly built models can output their input
     exactly, which would make any comparison pass), saved as a .keras file."""
     from facedenoise.models import build_model
 
-    model = build_model(ModelConfig(arch=arch, width=4, depth=2, noise_input=noise_input))
+    model = build_model(ModelConfig(arch=arch, width=4, depth=2, noise_input=noise_input,
+                                    level_modulation=level_modulation))
     rng = np.random.default_rng(7)
     model.set_weights([rng.normal(0, 0.2, w.shape).astype(np.float32)
                        for w in model.get_weights()])
-    path = tmp_path_factory.mktemp(f"{arch}_{noise_input}") / "model.keras"
+    path = tmp_path_factory.mktemp(f"{arch}_{noise_input}_{level_modulation}") / "model.keras"
     model.save(path)
     return path
 
@@ -44,6 +46,12 @@ def plain_model(tmp_path_factory):
 @pytest.fixture(scope="module")
 def conditional_model(tmp_path_factory):
     return _random_model(tmp_path_factory, "resunet", noise_input=True)
+
+
+@pytest.fixture(scope="module")
+def film_model(tmp_path_factory):
+    """The level in every block (FiLM), as the next packaged weights."""
+    return _random_model(tmp_path_factory, "resunet", noise_input=True, level_modulation=True)
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +101,7 @@ def _run_artefact(format, path, batch, levels):
     ["onnx", pytest.param("savedmodel", marks=pytest.mark.slow),
      pytest.param("tflite", marks=pytest.mark.slow)],
 )
-@pytest.mark.parametrize("which", ["plain_model", "conditional_model"])
+@pytest.mark.parametrize("which", ["plain_model", "conditional_model", "film_model"])
 def test_every_format_loads_in_its_runtime_and_agrees(format, which, request, tmp_path):
     from facedenoise.export import export_model
 
@@ -101,7 +109,7 @@ def test_every_format_loads_in_its_runtime_and_agrees(format, which, request, tm
     out = tmp_path / f"model.{format}"
     result = export_model(source, format=format, out=out)
     assert out.exists() and result.max_difference <= 1e-3
-    assert result.noise_input == (which == "conditional_model")
+    assert result.noise_input == (which != "plain_model")
     # Our own check at another odd size and batch, with two different levels.
     rng = np.random.default_rng(3)
     batch = rng.random((2, 67, 93, 3), dtype=np.float32)
