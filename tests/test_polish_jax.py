@@ -90,19 +90,39 @@ for seed, rate in enumerate((0.0, 0.0, 1e-4)):
 """
 
 
+@pytest.fixture(scope="module")
+def packed_film(packed, tmp_path_factory) -> Path:
+    """`packed` with a model that has the level in every block (FiLM) as its init."""
+    import keras
+
+    from facedenoise.config import ModelConfig
+    from facedenoise.models import build_model
+
+    out = tmp_path_factory.mktemp("pack_film")
+    for name in ("train.npz", "val.npz", "config.json"):
+        (out / name).symlink_to(packed / name)
+    keras.utils.set_random_seed(0)
+    build_model(ModelConfig(arch="resunet", width=4, depth=2, level_modulation=True)).save(
+        out / "init.keras")
+    return out
+
+
 @pytest.mark.slow
-def test_each_step_takes_the_learning_rate_it_is_given(packed):
+@pytest.mark.parametrize("pack", ["packed", "packed_film"])
+def test_each_step_takes_the_learning_rate_it_is_given(pack, request):
     # The cosine is computed per step from the clock and passed in; a rate baked in at
-    # compile time would leave it at the peak for the whole run.
+    # compile time would leave it at the peak for the whole run. The same for the network
+    # of the next long run (scripts/train_starter.py polish --level-modulation).
     pytest.importorskip("jax")
     pytest.importorskip("optax")
     result = subprocess.run(
-        [sys.executable, "-c", STEP_CHECK, str(SCRIPTS), str(packed)],
+        [sys.executable, "-c", STEP_CHECK, str(SCRIPTS), str(request.getfixturevalue(pack))],
         env={**os.environ, "KERAS_BACKEND": "jax"}, capture_output=True, text=True,
         timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     changes = [float(line) for line in result.stdout.split()]
     assert changes[:2] == [0.0, 0.0]
     # Adam moves each weight by at most about the rate (its moments now average three
-    # gradients, so the largest move is near it, not at it: 0.94e-4 measured)
-    assert changes[2] == pytest.approx(1e-4, rel=0.15)
+    # gradients, so the largest move is near it, not at it: 0.94e-4 measured on the plain
+    # network, 0.84e-4 on the FiLM one); a rate ten times off would fall far outside.
+    assert 0.6e-4 < changes[2] < 1.2e-4
