@@ -207,3 +207,26 @@ def test_denoise_says_which_outputs_lost_the_profile_or_exif(tmp_path, sample_fa
     result = runner.invoke(app, ["denoise", str(tmp_path / "huge.png"),
                                  str(tmp_path / "huge.jpg"), "--model", "starter"])
     assert "Written without the input's EXIF (1;" in result.output, result.output
+
+
+def test_denoise_says_which_inputs_had_an_exif_block_it_could_not_read(tmp_path, sample_faces):
+    # A damaged (not TIFF-structured) block cannot be carried; it was dropped silently.
+    face = np.rint(read_image(sample_faces[0]).pixels * 255).astype(np.uint8)
+    damaged = b"Exif\x00\x00not a tiff header"
+    Image.fromarray(face).save(tmp_path / "damaged.jpg", exif=damaged, quality=95)
+    Image.fromarray(np.tile(face, (5, 5, 1))).save(tmp_path / "big.png", exif=damaged)
+    Image.fromarray(face).save(tmp_path / "empty.jpg", exif=b"Exif\x00\x00", quality=95)
+    for source, target, says in (("damaged.jpg", "damaged_out.png", True),
+                                 ("big.png", "big_out.png", True),  # tiled
+                                 ("empty.jpg", "empty_out.jpg", False)):  # nothing to lose
+        result = runner.invoke(app, ["denoise", str(tmp_path / source), str(tmp_path / target),
+                                     "--model", "starter"])
+        assert result.exit_code == 0, result.output
+        line = "Written without the input's EXIF, which could not be read (1):"
+        assert (line in result.output) == says, result.output
+        assert not says or target in result.output.split(line)[1]
+        assert dict(_read_back((tmp_path / target).read_bytes())) == {}
+    result = runner.invoke(app, ["denoise", str(tmp_path / "damaged.jpg"),
+                                 str(tmp_path / "stripped.png"), "--model", "starter",
+                                 "--strip-exif"])  # asked to leave it out: nothing to say
+    assert result.exit_code == 0 and "could not be read" not in result.output, result.output

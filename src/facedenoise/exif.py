@@ -46,6 +46,15 @@ def exif_block(data: bytes | None) -> bytes | None:
     return block
 
 
+def is_unreadable(data: bytes | None) -> bool:
+    """Whether `data` (as Pillow gives it) holds an EXIF block that `exif_block` cannot use:
+    bytes after the JPEG prefix that are not TIFF-structured (a damaged or foreign block)."""
+    if not isinstance(data, bytes | bytearray):
+        return False
+    body = bytes(data).removeprefix(_JPEG_EXIF_TAG)
+    return bool(body) and exif_block(data) is None
+
+
 def _entries(block: bytes, order: str, directory: int) -> list[tuple[int, int, int]]:
     """(start, tag, type) of each 12-byte entry of the directory at `directory`, those that
     lie inside `block`."""

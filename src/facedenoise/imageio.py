@@ -33,7 +33,7 @@ import numpy as np
 
 from facedenoise.config import MAX_FILE_BYTES, MAX_PIXELS
 from facedenoise.errors import FaceDenoiseError
-from facedenoise.exif import embed_exif, exif_block
+from facedenoise.exif import embed_exif, exif_block, is_unreadable
 from facedenoise.fileio import atomic_write_bytes
 from facedenoise.icc import embed_icc_profile
 
@@ -566,11 +566,14 @@ def read_stored(
 @dataclass(frozen=True, eq=False)  # holds an array: no field-wise ==
 class StoredFile:
     """A file's pixels as stored (`read_stored`) and what its output should carry: the ICC
-    colour profile and the EXIF block (`facedenoise.icc`, `facedenoise.exif`), None without."""
+    colour profile and the EXIF block (`facedenoise.icc`, `facedenoise.exif`), None without;
+    `exif_unreadable` when the file holds an EXIF block that could not be read (it is left
+    out, and `denoise` says so)."""
 
     stored: np.ndarray
     icc_profile: bytes | None = None
     exif: bytes | None = None
+    exif_unreadable: bool = False
 
 
 def read_stored_with_metadata(
@@ -589,17 +592,18 @@ def icc_profile_of(data: bytes) -> bytes | None:
     return _embedded_metadata(data)[0]
 
 
-def _embedded_metadata(data: bytes) -> tuple[bytes | None, bytes | None]:
-    """(ICC profile, EXIF block) of encoded image bytes, each None when absent or unreadable."""
+def _embedded_metadata(data: bytes) -> tuple[bytes | None, bytes | None, bool]:
+    """(ICC profile, EXIF block, whether an EXIF block was there but unreadable) of encoded
+    image bytes, profile and block None when absent or unreadable."""
     try:
         with _pil().open(io.BytesIO(data)) as image:
             profile = image.info.get("icc_profile")
             exif = image.info.get("exif") if _may_hold_exif(data) else None
     except Exception:  # noqa: BLE001 - Pillow raises many types for odd headers
-        return None, None
+        return None, None, False
     # A PNG text chunk named like them reaches `info` as a str: not a profile or a block.
     profile = bytes(profile) if isinstance(profile, bytes | bytearray) and profile else None
-    return profile, exif_block(exif)
+    return profile, exif_block(exif), is_unreadable(exif)
 
 
 def decode_image(data: bytes, name: str = "image", *, max_pixels: int = MAX_PIXELS) -> LoadedImage:

@@ -42,7 +42,8 @@ class FileResult:
     (None for a model without a noise input, or when it was not denoised), whether that
     level was estimated, the std of the noise added first when a level was told well above
     the image's own (`Denoiser.level_and_top_up`), what of the input's metadata its output's
-    format cannot hold ("colour profile", "EXIF") and, when skipped or failed, why."""
+    format cannot hold ("colour profile", "EXIF"), whether the input's EXIF block could not
+    be read (so the output lacks it) and, when skipped or failed, why."""
 
     source: Path
     target: Path | None
@@ -51,6 +52,7 @@ class FileResult:
     level_estimated: bool = False
     top_up: float = 0.0
     metadata_left_out: tuple[str, ...] = ()
+    exif_unreadable: bool = False
 
 
 @dataclass
@@ -106,29 +108,38 @@ class DenoiseSummary:
                 f"max {levels['max']:.3f}",
             ))
         if self.skipped:
-            names = [str(result.target) for result in self.skipped[:max_listed]]
-            more = " ..." if len(self.skipped) > max_listed else ""
             lines.append((
                 "skipped",
                 f"Skipped {len(self.skipped)} (output exists; --force overwrites): "
-                + ", ".join(names) + more,
+                + _targets(self.skipped, max_listed),
             ))
         lost = [result for result in self.done if result.metadata_left_out]
         if lost:
             kinds = " and ".join(kind for kind in _METADATA_KINDS
                                  if any(kind in result.metadata_left_out for result in lost))
-            names = [str(result.target) for result in lost[:max_listed]]
-            more = " ..." if len(lost) > max_listed else ""
             lines.append((
                 "metadata",
                 f"Written without the input's {kinds} ({len(lost)}; only PNG and JPEG "
                 "outputs carry them, JPEG an EXIF block of up to 64 KB): "
-                + ", ".join(names) + more,
+                + _targets(lost, max_listed),
+            ))
+        unreadable = [result for result in self.done if result.exif_unreadable]
+        if unreadable:
+            lines.append((
+                "metadata",
+                f"Written without the input's EXIF, which could not be read "
+                f"({len(unreadable)}): " + _targets(unreadable, max_listed),
             ))
         if self.failed:
             lines.append(("failed", f"Failed {len(self.failed)}:"))
             lines += [("failed", f"  {_naming(result)}") for result in self.failed]
         return lines
+
+
+def _targets(results: list[FileResult], max_listed: int) -> str:
+    """The first `max_listed` results' outputs, comma-separated, '...' when there are more."""
+    more = " ..." if len(results) > max_listed else ""
+    return ", ".join(str(result.target) for result in results[:max_listed]) + more
 
 
 def _naming(result: FileResult) -> str:
@@ -216,6 +227,7 @@ class _Waiting:
     prepared: ModelInput  # what the model gets (noise topped up, level, grey or not)
     icc_profile: bytes | None  # the input file's, for the output
     exif: bytes | None
+    exif_unreadable: bool
 
 
 class _Pipeline:
@@ -270,8 +282,9 @@ class _Pipeline:
             self._fail(job, str(error))
             return
         size = image.pixels.shape[:2]
-        self.waiting.setdefault(size, []).append(
-            _Waiting(job, image, prepared, stored_file.icc_profile, self._exif(stored_file)))
+        self.waiting.setdefault(size, []).append(_Waiting(
+            job, image, prepared, stored_file.icc_profile, self._exif(stored_file),
+            self._exif_unreadable(stored_file)))
         if len(self.waiting[size]) >= self.batch_size:
             self._flush(size)
         elif sum(map(len, self.waiting.values())) > _MAX_WAITING_BATCHES * self.batch_size:
@@ -284,10 +297,14 @@ class _Pipeline:
         options = dict(jpeg_quality=self.config.jpeg_quality,
                        icc_profile=stored_file.icc_profile, exif=self._exif(stored_file))
         write = self.pool.submit(_write_file, job.target, clean, options, write_stored)
-        self.writes.append((self._result(job, level, top_up, options), write))
+        result = self._result(job, level, top_up, options, self._exif_unreadable(stored_file))
+        self.writes.append((result, write))
 
     def _exif(self, stored_file: StoredFile) -> bytes | None:
         return stored_file.exif if self.config.keep_exif else None
+
+    def _exif_unreadable(self, stored_file: StoredFile) -> bool:
+        return stored_file.exif_unreadable and self.config.keep_exif
 
     def _flush(self, size: tuple[int, int]) -> None:
         group = self.waiting.pop(size)
@@ -304,14 +321,16 @@ class _Pipeline:
             icc_profile=entry.icc_profile,
             exif=entry.exif,
         )
-        result = self._result(entry.job, entry.prepared.level, entry.prepared.top_up, options)
+        result = self._result(entry.job, entry.prepared.level, entry.prepared.top_up, options,
+                              entry.exif_unreadable)
         self.writes.append((result, self.pool.submit(_write_file, entry.job.target, clean,
                                                      options)))
 
-    def _result(self, job: Job, level: float | None, top_up: float, options) -> FileResult:
+    def _result(self, job: Job, level: float | None, top_up: float, options,
+                exif_unreadable: bool) -> FileResult:
         estimated = level is not None and self.level == AUTO
         return FileResult(job.source, job.target, "", level, estimated, top_up,
-                          _metadata_left_out(job.target, options))
+                          _metadata_left_out(job.target, options), exif_unreadable)
 
     def _collect_writes(self, limit: int) -> None:
         """Record finished writes; wait for the oldest while more than `limit` are queued."""
