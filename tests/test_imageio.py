@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from facedenoise.embedding import tiff_with_alpha
 from facedenoise.errors import FaceDenoiseError
 from facedenoise.imageio import (
     EMPTY,
@@ -21,6 +22,7 @@ from facedenoise.imageio import (
     UNREADABLE,
     ImageError,
     _quiet_decoders,
+    apply_orientation,
     array_from_image,
     check_max_pixels,
     decode_image,
@@ -154,6 +156,41 @@ def test_tiff_orientation_is_applied_once():
     upright = decode_image(buffer.getvalue()).pixels
     assert upright.shape == (30, 20, 3)
     assert upright[:3, -3:].mean() > 0.9
+
+
+@pytest.mark.parametrize("orientation", [1, 6])
+def test_rgba_tiffs_from_other_tools_keep_their_colour(orientation):
+    # Pillow, tifffile, GIMP and Photoshop tag the fourth sample as unassociated alpha;
+    # OpenCV's reader multiplied the colour by it (semi-transparent pixels up to 253 of 255
+    # levels darker), and denoise wrote the darkened colour back.
+    tifffile = pytest.importorskip("tifffile")
+    rng = np.random.default_rng(0)
+    stored = rng.integers(0, 256, (30, 20, 4), dtype=np.uint8)
+    buffer = io.BytesIO()
+    tifffile.imwrite(buffer, stored, photometric="rgb", extrasamples=[2],
+                     extratags=[(274, "H", 1, orientation)])
+    np.testing.assert_array_equal(decode_stored(buffer.getvalue()),
+                                  apply_orientation(stored, orientation))
+    buffer = io.BytesIO()
+    Image.fromarray(stored, "RGBA").save(buffer, "TIFF", compression="tiff_lzw")
+    np.testing.assert_array_equal(decode_stored(buffer.getvalue()), stored)
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "uint16", "float32"])
+def test_rgba_tiffs_say_that_the_fourth_sample_is_alpha(face, dtype):
+    # OpenCV wrote RGBA TIFFs without ExtraSamples: readers that follow the specification
+    # show an unnamed fourth channel instead of transparency.
+    tifffile = pytest.importorskip("tifffile")
+    alpha = _alpha_ramp(*face.shape[:2], "uint8")
+    data = encode_image(face, ".tif", dtype=dtype, alpha=alpha)
+    with tifffile.TiffFile(io.BytesIO(data)) as tiff:  # tags only (LZW needs imagecodecs)
+        assert [int(kind) for kind in tiff.pages[0].extrasamples] == [2]  # unassociated
+    stored = array_from_image(face, dtype=dtype, alpha=alpha)
+    np.testing.assert_array_equal(decode_stored(data), stored)  # lossless, not multiplied
+    assert data == encode_image(face, ".tif", dtype=dtype, alpha=alpha)  # deterministic
+    assert tiff_with_alpha(data) == data  # tagged once
+    rgb = encode_image(face, ".tif", dtype=dtype)
+    assert tiff_with_alpha(rgb) == rgb  # three samples: nothing to say
 
 
 def test_cmyk_tiff_is_colour_not_alpha(face):

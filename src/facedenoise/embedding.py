@@ -1,4 +1,5 @@
-"""Metadata put into PNG and JPEG bytes as OpenCV encodes them (`icc`, `exif`)."""
+"""Metadata put into PNG and JPEG bytes as OpenCV encodes them (`icc`, `exif`), and the
+alpha tag that OpenCV leaves out of a four-channel TIFF."""
 
 from __future__ import annotations
 
@@ -47,3 +48,40 @@ def jpeg_with_segments(encoded: bytes, segments: bytes) -> bytes:
     if encoded[position : position + 2] == b"\xff\xe0":
         position += 2 + struct.unpack(">H", encoded[position + 2 : position + 4])[0]
     return encoded[:position] + segments + encoded[position:]
+
+
+_TIFF_BYTE_ORDERS = {b"II": "<", b"MM": ">"}
+_TIFF_SAMPLES_PER_PIXEL = 277
+_TIFF_EXTRA_SAMPLES = 338
+_UNASSOCIATED_ALPHA = 2
+
+
+def tiff_with_alpha(encoded: bytes) -> bytes:
+    """A four-sample TIFF `encoded` whose first directory also says that the fourth sample is
+    unassociated alpha (ExtraSamples = 2, as the input's alpha is stored). OpenCV writes RGBA
+    TIFFs without that tag, so readers that follow the specification (libtiff, GIMP) show
+    the alpha as an unnamed fourth channel. The directory is rewritten at the end of the file
+    and the header pointed at it; the pixels and every other byte stay where they were.
+    Anything else (another TIFF, a BigTIFF, the tag already there) is returned unchanged."""
+    order = _TIFF_BYTE_ORDERS.get(encoded[:2])
+    if order is None or len(encoded) < 8 or struct.unpack(order + "H", encoded[2:4])[0] != 42:
+        return encoded
+    directory = struct.unpack(order + "I", encoded[4:8])[0]
+    if directory + 2 > len(encoded):
+        return encoded
+    count = struct.unpack(order + "H", encoded[directory : directory + 2])[0]
+    end = directory + 2 + 12 * count
+    if end + 4 > len(encoded):
+        return encoded
+    entries = [encoded[start : start + 12] for start in range(directory + 2, end, 12)]
+    tags = {struct.unpack(order + "H", entry[:2])[0]: entry for entry in entries}
+    samples = tags.get(_TIFF_SAMPLES_PER_PIXEL)
+    if _TIFF_EXTRA_SAMPLES in tags or samples is None or (
+            struct.unpack(order + "H", samples[8:10])[0] != 4):
+        return encoded
+    tags[_TIFF_EXTRA_SAMPLES] = struct.pack(order + "HHIHH", _TIFF_EXTRA_SAMPLES, 3, 1,
+                                            _UNASSOCIATED_ALPHA, 0)  # SHORT, one value
+    padded = encoded + b"\0" * (len(encoded) % 2)  # directories start on a word boundary
+    rewritten = (struct.pack(order + "H", len(tags)) + b"".join(tags[tag] for tag in sorted(tags))
+                 + encoded[end : end + 4])  # the next directory, as before
+    return padded[:4] + struct.pack(order + "I", len(padded)) + padded[8:] + rewritten

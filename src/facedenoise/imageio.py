@@ -32,6 +32,7 @@ import cv2
 import numpy as np
 
 from facedenoise.config import MAX_FILE_BYTES, MAX_PIXELS
+from facedenoise.embedding import tiff_with_alpha
 from facedenoise.errors import FaceDenoiseError
 from facedenoise.exif import embed_exif, exif_block, is_unreadable
 from facedenoise.fileio import atomic_write_bytes
@@ -42,6 +43,7 @@ _EIGHT_BIT_ONLY = (".jpg", ".jpeg", ".webp", ".bmp")
 _NO_ALPHA = (".jpg", ".jpeg")
 _EXIF_ORIENTATION_TAG = 0x0112
 _TIFF_MAGIC = (b"II*\x00", b"MM\x00*")
+_TIFF_BITS_PER_SAMPLE = 258
 _EXIF_MARKERS = (b"Exif", b"eXIf", b"EXIF", b"Raw profile type exif")
 # Float samples may overshoot [0, 1] by rounding; anything further is a scaling mistake.
 _FLOAT_TOLERANCE = 1e-3
@@ -452,6 +454,27 @@ def _opencv_decode(data: bytes, name: str, flags: int) -> np.ndarray:
     return stored
 
 
+def _pillow_rgba_tiff(data: bytes) -> np.ndarray | None:
+    """An 8-bit RGBA TIFF's samples as stored, upright, or None when Pillow cannot read it.
+
+    OpenCV reads these through libtiff's RGBA interface, which multiplies the colour by an
+    unassociated alpha (as Pillow, GIMP and Photoshop write it): semi-transparent pixels came
+    back darker, up to 253 of 255 levels, and were written so."""
+    try:
+        with _pil().open(io.BytesIO(data)) as image:
+            if set(image.tag_v2.get(_TIFF_BITS_PER_SAMPLE, ())) != {8}:
+                return None  # Pillow reads 16-bit RGBA as 8-bit; OpenCV reads it as stored
+            stored = np.asarray(image)
+            # Pillow turns a TIFF upright as it loads and then drops the tag; what is left
+            # of it (1 after that) still needs applying.
+            orientation = _orientation(image)
+    except Exception:  # noqa: BLE001 (Pillow raises many types; OpenCV is tried next)
+        return None
+    if stored.dtype != np.uint8 or stored.ndim != 3 or stored.shape[2] != 4:
+        return None
+    return np.ascontiguousarray(apply_orientation(stored, orientation))
+
+
 def decode_stored(data: bytes, name: str = "image", *, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """Decode encoded bytes to the stored array, upright, in RGB order.
 
@@ -463,6 +486,10 @@ def decode_stored(data: bytes, name: str = "image", *, max_pixels: int = MAX_PIX
     if not data:
         raise ImageError(f"{name} is empty (0 bytes).", EMPTY)
     header = read_header(data, name, max_pixels=max_pixels)
+    if data[:4] in _TIFF_MAGIC and header.mode == "RGBA":
+        rgba = _pillow_rgba_tiff(data)
+        if rgba is not None:
+            return rgba
     stored = _opencv_decode(data, name, cv2.IMREAD_UNCHANGED)
     if stored.shape[0] * stored.shape[1] > max_pixels:  # the decoder disagreed with the header
         raise _too_many_pixels(name, stored.shape[1], stored.shape[0], max_pixels)
@@ -707,6 +734,8 @@ def _encode(stored: np.ndarray, extension: str, jpeg_quality: int) -> bytes:
         raise FaceDenoiseError(f"OpenCV could not encode a {extension} image: {error}") from error
     if not ok:
         raise FaceDenoiseError(f"OpenCV could not encode a {extension} image.")
+    if extension in (".tif", ".tiff") and stored.ndim == 3 and stored.shape[2] == 4:
+        return tiff_with_alpha(encoded.tobytes())
     return encoded.tobytes()
 
 
