@@ -269,3 +269,18 @@ def test_images_over_max_pixels_are_refused_per_file(tmp_path, sample_faces, tin
     assert "Denoised 1" in result.output and "Failed 1" in result.output
     assert "300x120" in result.output and "--max-pixels" in result.output
     assert sorted(path.name for path in (tmp_path / "out").iterdir()) == ["a.png"]
+
+
+def test_float_images_outside_zero_to_one_fail_with_the_reason(tmp_path, sample_faces):
+    # Tools that write float TIFFs often keep 0-255 values; small ones were clipped to an
+    # almost white output without a word (large, tiled ones were already refused).
+    from PIL import Image
+
+    face = read_image(sample_faces[0]).pixels.mean(axis=2) * 255
+    for name, pixels in (("small.tif", face), ("large.tif", np.tile(face, (5, 5)))):
+        Image.fromarray(pixels.astype(np.float32), "F").save(tmp_path / name)
+        result = runner.invoke(app, ["denoise", str(tmp_path / name),
+                                     str(tmp_path / f"{name}.png"), "--model", "starter"])
+        assert result.exit_code == 1, result.output
+        assert f"{name} holds floats in [" in result.output
+        assert not (tmp_path / f"{name}.png").exists()

@@ -555,7 +555,7 @@ def _check_float_range(pixels: np.ndarray, name: str, strict: bool) -> None:
     if strict and (pixels.min() < -_FLOAT_TOLERANCE or pixels.max() > 1 + _FLOAT_TOLERANCE):
         raise FaceDenoiseError(
             f"{name} holds floats in [{pixels.min():.3g}, {pixels.max():.3g}]; float images must "
-            "lie in [0, 1] (divide 8-bit values by 255, or pass the uint8 array itself)."
+            "lie in [0, 1] (divide 8-bit values by 255, or store them as 8-bit)."
         )
 
 

@@ -276,7 +276,7 @@ class _Pipeline:
             if self.denoiser.needs_tiles(stored_file.stored.shape):
                 self._take_large(job, stored_file)
                 return
-            image = image_from_array(stored_file.stored, str(job.source))
+            image = image_from_array(stored_file.stored, str(job.source), check_range=True)
             prepared = self.denoiser.model_input(image.pixels, self.level)
         except FaceDenoiseError as error:
             self._fail(job, str(error))
