@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -302,6 +304,24 @@ def test_planning_refuses_mistakes(tmp_path, sample_faces, monkeypatch, argument
         plan_jobs(arguments, ".denoised", recursive=False)
     with pytest.raises(FaceDenoiseError, match="never overwritten"):
         plan_jobs(["in/a.png"], "", recursive=False)
+
+
+def test_the_input_under_another_name_is_never_written_over(tmp_path, sample_faces,
+                                                            monkeypatch):
+    # On a case-insensitive file system (macOS, Windows) `denoise a.png A.PNG` names the
+    # input itself, and the rename would replace it; the same file behind another name
+    # (here a hard link, which a case-sensitive system can show) is refused, even with force.
+    monkeypatch.chdir(tmp_path)
+    _write_faces(tmp_path / "in", sample_faces, ["a.png", "b.png"])
+    os.link(tmp_path / "in" / "a.png", tmp_path / "A.PNG")
+    with pytest.raises(FaceDenoiseError, match=r"over the input in/a.png; .* never overwritten"):
+        plan_jobs(["in/a.png", "A.PNG"], ".denoised", recursive=False)
+    (tmp_path / "out").mkdir()
+    os.link(tmp_path / "in" / "b.png", tmp_path / "out" / "b.png")
+    with pytest.raises(FaceDenoiseError, match="over the input in/b.png"):
+        plan_jobs(["in", "out"], ".denoised", recursive=False)
+    assert [str(job.target) for job in plan_jobs(["in/a.png", "B.PNG"], ".denoised",
+                                                 recursive=False)] == ["B.PNG"]
 
 
 def test_a_corrupt_file_fails_alone(tmp_path, sample_faces, denoiser):

@@ -134,14 +134,28 @@ def _is_earlier_output(image: FoundImage, out_dir: Path) -> bool:
     return _absolute(image.path).is_relative_to(out_dir)
 
 
+def _file_identity(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of an existing file, None when there is none."""
+    try:
+        status = path.stat()
+    except OSError:
+        return None
+    return status.st_dev, status.st_ino
+
+
 def _check_targets(jobs: list[Job]) -> None:
     sources = {job.source.resolve(): job.source for job in jobs}
+    # The same file under another name: BW.PNG for bw.png on a case-insensitive file system
+    # (macOS, Windows), where the rename would replace the input; or a hard link.
+    source_files = {_file_identity(job.source): job.source for job in jobs}
+    source_files.pop(None, None)
     seen: dict[Path, Path] = {}
     for job in jobs:
         target = job.target.resolve()
-        if target in sources:
+        overwritten = sources.get(target) or source_files.get(_file_identity(job.target))
+        if overwritten is not None:
             raise FaceDenoiseError(
-                f"{job.source} would be written over the input {sources[target]}; inputs are "
+                f"{job.source} would be written over the input {overwritten}; inputs are "
                 "never overwritten, even with --force. Choose another output or --suffix."
             )
         if target in seen:
