@@ -415,11 +415,15 @@ def test_source_without_usable_images(tmp_path):
         ("missing-folder", "does not exist"),
         ("empty", "holds no images"),
         ("file.txt", "neither a folder"),
+        ("cut.zip", "named like an archive but is not a readable one"),  # half downloaded
+        ("cut.tar.gz", "named like an archive but is not a readable one"),
     ],
 )
 def test_bad_sources(tmp_path, source, message):
     (tmp_path / "empty").mkdir()
     (tmp_path / "file.txt").write_text("hello")
+    (tmp_path / "cut.zip").write_bytes(b"PK\x03\x04 then nothing")
+    (tmp_path / "cut.tar.gz").write_bytes(b"\x1f\x8b then nothing")
     with pytest.raises(FaceDenoiseError, match=message):
         prepare(tmp_path / source, tmp_path / "data", ALL, workers=1, show_progress=False)
 

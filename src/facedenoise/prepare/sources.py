@@ -133,6 +133,9 @@ def check_apart(spec: Source, out: Path) -> None:
         )
 
 
+ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
+
+
 def _source_kind(path: Path) -> str:
     if path.is_dir():
         return "folder"
@@ -144,6 +147,10 @@ def _source_kind(path: Path) -> str:
                 return "tar"
         except tarfile.ReadError:
             return "tar-stream"
+    if path.name.lower().endswith(ARCHIVE_SUFFIXES):
+        raise FaceDenoiseError(
+            f"{path} is named like an archive but is not a readable one (damaged, or an "
+            "unfinished download?); check --source.")
     raise FaceDenoiseError(
         f"{path} is neither a folder nor a .zip/.tar(.gz) archive; check --source."
     )
