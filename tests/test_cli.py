@@ -64,6 +64,17 @@ def test_unknown_option_is_a_usage_error():
     assert result.exit_code == 2
 
 
+@pytest.mark.parametrize("arguments, pointer", [
+    (["train", "--no-such-option"], "facedenoise train --help"),
+    # an option short of its values is found by the parser, which names no command
+    (["evaluate", "--pairs", "x"], "facedenoise evaluate --help"),
+    (["no-such-command"], "facedenoise --help"),
+])
+def test_usage_errors_point_to_the_right_help(arguments, pointer):
+    result = runner.invoke(app, arguments)
+    assert result.exit_code == 2 and f"(see '{pointer}')" in result.output, result.output
+
+
 def test_train_without_prepared_data_says_what_to_do(tmp_path):
     result = runner.invoke(app, ["train", "--data", str(tmp_path / "missing"),
                                  "--runs", str(tmp_path / "runs")])

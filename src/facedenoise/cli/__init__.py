@@ -68,7 +68,9 @@ class _Group(_PlainHelpOption, TyperGroup):
         except exceptions.NoArgsIsHelpError as error:
             sys.exit(error.exit_code)  # the help is already printed
         except exceptions.UsageError as error:
-            command = error.ctx.command_path if error.ctx is not None else "facedenoise"
+            command = error.ctx.command_path if error.ctx is not None else None
+            if command in (None, "facedenoise"):  # the parser's errors carry no command
+                command = self._command_path(sys.argv[1:] if args is None else args)
             print_error(f"{error.format_message()} (see '{command} --help')")
             sys.exit(USAGE_EXIT)
         except exceptions.ClickException as error:
@@ -78,6 +80,11 @@ class _Group(_PlainHelpOption, TyperGroup):
             print_error("Aborted.")
             sys.exit(1)
         sys.exit(status if isinstance(status, int) else 0)
+
+    def _command_path(self, args) -> str:
+        """'facedenoise <command>' when the first argument that is not an option names one."""
+        named = next((arg for arg in args if not arg.startswith("-")), None)
+        return f"facedenoise {named}" if named in self.commands else "facedenoise"
 
 
 app = typer.Typer(
