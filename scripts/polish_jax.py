@@ -245,7 +245,7 @@ def _write_history(rows: list[dict], path: Path) -> None:
 
 def train(pack_dir: Path, out: Path, minutes: float, lr: float, batch: int,
           eval_seconds: float, seed: int, level_weight_power: float,
-          deadline_seconds: float, allow_cpu: bool) -> None:
+          deadline_seconds: float, allow_cpu: bool, level_modulation: bool = False) -> None:
     import jax
     import keras
 
@@ -266,9 +266,18 @@ def train(pack_dir: Path, out: Path, minutes: float, lr: float, batch: int,
         init = Path(__file__).resolve().parents[1] / "src" / "facedenoise" / "weights" / (
             "starter.keras")
     model = keras.saving.load_model(init, compile=False)
+    config = json.loads((init.parent / "config.json").read_text())
+    if level_modulation and not config["model"].get("level_modulation", False):
+        # Grown here rather than packed: a second set of weights would not fit the 64 MiB.
+        from widen_model import checked_widen
+
+        from facedenoise.config import load_run_config
+
+        model_config = load_run_config(init.parent / "config.json").model
+        model = checked_widen(model, model_config, model_config.width, level_modulation=True)
+        config["model"]["level_modulation"] = True
     polish = Polish(model, lr, batch, level_weight_power)
     out.mkdir(parents=True, exist_ok=True)
-    config = json.loads((init.parent / "config.json").read_text())
     config["train"].update(
         lr=lr, batch_size=batch, time_limit_minutes=minutes, init_from=str(init),
         jit_compile=True, noise_range=list(NOISE_RANGE), clean_fraction=0.0,
@@ -282,7 +291,7 @@ def train(pack_dir: Path, out: Path, minutes: float, lr: float, batch: int,
 
     first = polish.validate(clean, noisy, levels_here)
     print(f"start: {first}", flush=True)
-    shutil.copyfile(init, out / "best.keras")  # until a step does better
+    polish.save(out / "best.keras")  # until a step does better (grown, when it was)
     best, rows = first["val_psnr_mean"], [{"step": 0, "seconds": 0.0, "images": 0, "lr": 0.0,
                                            "loss": math.nan, **first}]
     key = jax.random.PRNGKey(seed)
@@ -353,6 +362,9 @@ def main() -> None:
     parser.add_argument("--eval-seconds", type=float, default=30.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--level-weight-power", type=float, default=2.0)
+    parser.add_argument("--level-modulation", action="store_true",
+                        help="train: grow the init into the network with the level in every "
+                        "block first (FiLM; scripts/widen_model.py), its output unchanged")
     args = parser.parse_args()
     # Here, not at import: a test process that imports this module keeps its own backend.
     os.environ.setdefault("KERAS_BACKEND", "jax")
@@ -364,7 +376,8 @@ def main() -> None:
         if args.pack is None:
             raise SystemExit("train needs --pack")
         train(args.pack, args.out, args.minutes, args.lr, args.batch, args.eval_seconds,
-              args.seed, args.level_weight_power, args.deadline_seconds, args.allow_cpu)
+              args.seed, args.level_weight_power, args.deadline_seconds, args.allow_cpu,
+              args.level_modulation)
 
 
 if __name__ == "__main__":

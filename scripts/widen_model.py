@@ -80,6 +80,19 @@ def largest_difference(old_model, wide) -> float:
     return max(differences)
 
 
+def checked_widen(old_model, config, width: int, level_modulation: bool = False):
+    """`widen`, then the largest output difference of the two models (`largest_difference`);
+    SystemExit when it exceeds MAX_DIFFERENCE."""
+    wide = widen(old_model, config, width, level_modulation=level_modulation)
+    difference = largest_difference(old_model, wide)
+    film = " with the level in every block" if level_modulation else ""
+    print(f"widened {config.width} -> {width}{film}: parameters {old_model.count_params():,} "
+          f"-> {wide.count_params():,}, largest output difference {difference:.2e}")
+    if difference > MAX_DIFFERENCE:
+        raise SystemExit("the widened model computes something else; nothing written")
+    return wide
+
+
 def widen_file(old_path: Path, width: int, out: Path, level_modulation: bool = False) -> None:
     """Write `old_path` (beside its run's config.json) widened to `width` (and with FiLM when
     `level_modulation`) to `out`, with a config.json beside it; SystemExit, writing nothing,
@@ -89,15 +102,8 @@ def widen_file(old_path: Path, width: int, out: Path, level_modulation: bool = F
     if config.arch != "resunet" or not config.noise_input:
         # other blocks (LayerNorm, depthwise, transposed kernels) need other index maps
         raise SystemExit(f"only a noise-conditional resunet can be widened, not {config.arch}")
-    old_model = load_model(old_path)
-    wide = widen(old_model, config, width, level_modulation=level_modulation)
-    difference = largest_difference(old_model, wide)
-    film = " with the level in every block" if level_modulation else ""
-    print(f"{old_path} widened {config.width} -> {width}{film}: parameters "
-          f"{old_model.count_params():,} -> {wide.count_params():,}, largest output "
-          f"difference {difference:.2e}")
-    if difference > MAX_DIFFERENCE:
-        raise SystemExit(f"the widened model computes something else; {out} not written")
+    print(f"{old_path}:")
+    wide = checked_widen(load_model(old_path), config, width, level_modulation)
     with atomic_path(out) as temp_path:
         wide.save(temp_path)
     wide_config = replace(run_config, model=replace(

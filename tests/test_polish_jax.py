@@ -48,7 +48,10 @@ def test_the_pack_decodes_to_the_training_and_validation_tiles(packed, prepared_
 
 
 @pytest.mark.slow
-def test_a_short_polish_writes_a_run_that_facedenoise_loads(packed, tmp_path):
+@pytest.mark.parametrize("film", [False, True])
+def test_a_short_polish_writes_a_run_that_facedenoise_loads(packed, tmp_path, film):
+    # With --level-modulation the packed weights are grown into FiLM on the device first
+    # (the 64 MiB carried hold one set of weights).
     pytest.importorskip("jax")
     pytest.importorskip("optax")
     from facedenoise.inference import Denoiser
@@ -58,15 +61,22 @@ def test_a_short_polish_writes_a_run_that_facedenoise_loads(packed, tmp_path):
     result = subprocess.run(
         [sys.executable, str(SCRIPTS / "polish_jax.py"), "train", "--pack", str(packed),
          "--out", str(run), "--minutes", "0.05", "--batch", "2", "--eval-seconds", "1",
-         "--allow-cpu"],
+         "--allow-cpu", *(["--level-modulation"] if film else [])],
         env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
+    assert ("largest output difference 0.00e+00" in result.stdout) == film
     history = (run / "history.csv").read_text().splitlines()
     assert history[0].startswith("step,seconds,images,lr,loss,val_psnr_at_0.02")
     assert len(history) >= 3  # the start, at least one evaluation, the end
     denoiser = Denoiser.load(run)
     face = read_image(clean_files(Path(packed).parent / "natural", "val")[0]).pixels
     assert denoiser.denoise(face, noise_level=0.1).shape == face.shape
+    from facedenoise.config import load_run_config
+    from facedenoise.runs import load_model
+
+    assert load_run_config(run / "config.json").model.level_modulation == film
+    assert any(layer.name.endswith("_film") for layer in load_model(run / "best.keras").layers) \
+        == film
 
 
 STEP_CHECK = """
