@@ -12,7 +12,7 @@ JAX loop around the Keras model (`Model.stateless_call`), the data on the device
     python scripts/polish_jax.py pack --work /work/starter --out gpu_pack
     # there (KERAS_BACKEND=jax; the keras wheels carried: MODEL_CARD.md)
     KERAS_BACKEND=jax python scripts/polish_jax.py train --pack gpu_pack --minutes 7 \\
-        --out $OUT/run
+        [--level-modulation --level-weight-power 1] --out $OUT/run
     # here again: measure it (benchmarks/bench_user.py --model RUN/best.keras), then install
     python scripts/train_starter.py install --run RUN
 
