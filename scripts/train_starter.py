@@ -13,8 +13,9 @@ The packaged weights: `train` stopped after its epoch 3 (its best.keras copied a
 `polish --init` that copy for 120 minutes (stopped after 104); then, on the grown corpus (a
 fresh `data` folder), `polish --init <the first polish's best.keras> --lr 1.5e-4 --minutes 120`;
 then, in a third work folder, `polish --init <the second polish's best.keras> --width 28
---lr 7e-5 --minutes 100 --loss-after-chroma`, then `install --run` that third polish
-(MODEL_CARD.md).
+--lr 7e-5 --minutes 100 --loss-after-chroma`, twice more the same way from each best, and a
+sixth time `--level-modulation --level-weight-power 1 --lr 1e-4 --minutes 100
+--loss-after-chroma`, then `install --run` that sixth polish (every command: MODEL_CARD.md).
 
 `data` cuts the training photos into 128x128 tiles at full, half and quarter scale (at most
 TILES_PER_SCALE per photo and scale, so large photos do not drown small ones), prepares them
