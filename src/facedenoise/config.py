@@ -71,7 +71,8 @@ class ModelConfig:
     scale_by_level: bool = True
     level_fade: float | None = 0.02
     # resunet with a noise input: also modulate every block by the level (a per-channel scale
-    # and shift computed from it, FiLM), not only through the map at the input. Experimental.
+    # and shift computed from it, FiLM), not only through the map at the input (the packaged
+    # weights since their sixth polish).
     level_modulation: bool = False
 
 

@@ -66,8 +66,8 @@ def train(
     level_modulation: Annotated[
         bool,
         typer.Option("--level-modulation",
-                     help="resunet: also modulate every block by the noise level (FiLM; "
-                          "experimental: docs/architecture_experiments.md)."),
+                     help="resunet: also modulate every block by the noise level (FiLM, as "
+                          "the packaged weights; docs/architecture_experiments.md)."),
     ] = MODEL.level_modulation,
     epochs: Annotated[
         int | None,

@@ -133,7 +133,7 @@ def check_apart(spec: Source, out: Path) -> None:
         )
 
 
-ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
+_ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
 
 
 def _source_kind(path: Path) -> str:
@@ -147,7 +147,7 @@ def _source_kind(path: Path) -> str:
                 return "tar"
         except tarfile.ReadError:
             return "tar-stream"
-    if path.name.lower().endswith(ARCHIVE_SUFFIXES):
+    if path.name.lower().endswith(_ARCHIVE_SUFFIXES):
         raise FaceDenoiseError(
             f"{path} is named like an archive but is not a readable one (damaged, or an "
             "unfinished download?); check --source.")
