@@ -284,3 +284,25 @@ def test_float_images_outside_zero_to_one_fail_with_the_reason(tmp_path, sample_
         assert result.exit_code == 1, result.output
         assert f"{name} holds floats in [" in result.output
         assert not (tmp_path / f"{name}.png").exists()
+
+
+def test_inputs_with_several_frames_say_only_the_first_was_denoised(tmp_path, sample_faces,
+                                                                    tiny_run):
+    # An animated GIF, WebP or PNG or a multi-page TIFF decodes to its first frame; the output
+    # holds one image, and the other frames were dropped without a word.
+    from PIL import Image
+
+    face = np.rint(read_image(sample_faces[0]).pixels * 255).astype(np.uint8)
+    frames = [Image.fromarray(face), Image.fromarray(255 - face)]
+    for name in ("anim.gif", "anim.png", "pages.tif", "anim.webp"):
+        frames[0].save(tmp_path / name, save_all=True, append_images=frames[1:])
+    Image.fromarray(face).save(tmp_path / "still.png")
+    line = "Denoised only the first frame or page of inputs that hold several"
+    for source, several in (("anim.gif", True), ("anim.png", True), ("pages.tif", True),
+                            ("anim.webp", True), ("still.png", False)):
+        target = tmp_path / f"{source}.out.png"
+        result = _denoise(tmp_path / source, target, "--model", tiny_run)
+        assert result.exit_code == 0, result.output
+        assert (line in result.output) == several, (source, result.output)
+        assert not several or target.name in result.output.split(line)[1]
+        assert read_image(target).pixels.shape == face.shape

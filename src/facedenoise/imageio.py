@@ -595,12 +595,14 @@ class StoredFile:
     """A file's pixels as stored (`read_stored`) and what its output should carry: the ICC
     colour profile and the EXIF block (`facedenoise.icc`, `facedenoise.exif`), None without;
     `exif_unreadable` when the file holds an EXIF block that could not be read (it is left
-    out, and `denoise` says so)."""
+    out, and `denoise` says so); `frames`, the frames or pages it holds (an animated GIF,
+    WebP or PNG, a multi-page TIFF): only the first is decoded, and `denoise` says so."""
 
     stored: np.ndarray
     icc_profile: bytes | None = None
     exif: bytes | None = None
     exif_unreadable: bool = False
+    frames: int = 1
 
 
 def read_stored_with_metadata(
@@ -619,18 +621,28 @@ def icc_profile_of(data: bytes) -> bytes | None:
     return _embedded_metadata(data)[0]
 
 
-def _embedded_metadata(data: bytes) -> tuple[bytes | None, bytes | None, bool]:
-    """(ICC profile, EXIF block, whether an EXIF block was there but unreadable) of encoded
-    image bytes, profile and block None when absent or unreadable."""
+def _embedded_metadata(data: bytes) -> tuple[bytes | None, bytes | None, bool, int]:
+    """(ICC profile, EXIF block, whether an EXIF block was there but unreadable, frames) of
+    encoded image bytes, profile and block None when absent or unreadable."""
     try:
         with _pil().open(io.BytesIO(data)) as image:
             profile = image.info.get("icc_profile")
             exif = image.info.get("exif") if _may_hold_exif(data) else None
+            frames = _frame_count(image)
     except Exception:  # noqa: BLE001 - Pillow raises many types for odd headers
-        return None, None, False
+        return None, None, False, 1
     # A PNG text chunk named like them reaches `info` as a str: not a profile or a block.
     profile = bytes(profile) if isinstance(profile, bytes | bytearray) and profile else None
-    return profile, exif_block(exif), is_unreadable(exif)
+    return profile, exif_block(exif), is_unreadable(exif), frames
+
+
+def _frame_count(image) -> int:
+    """The frames or pages an opened image holds, 1 when it cannot tell (a GIF is counted
+    by walking its frames, which a truncated one may not survive)."""
+    try:
+        return max(1, int(getattr(image, "n_frames", 1)))
+    except Exception:  # noqa: BLE001 - the first frame decodes all the same
+        return 1
 
 
 def decode_image(data: bytes, name: str = "image", *, max_pixels: int = MAX_PIXELS) -> LoadedImage:

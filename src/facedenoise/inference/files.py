@@ -43,7 +43,8 @@ class FileResult:
     level was estimated, the std of the noise added first when a level was told well above
     the image's own (`Denoiser.level_and_top_up`), what of the input's metadata its output's
     format cannot hold ("colour profile", "EXIF"), whether the input's EXIF block could not
-    be read (so the output lacks it) and, when skipped or failed, why."""
+    be read (so the output lacks it), how many frames or pages the input held (only the
+    first is denoised) and, when skipped or failed, why."""
 
     source: Path
     target: Path | None
@@ -53,6 +54,7 @@ class FileResult:
     top_up: float = 0.0
     metadata_left_out: tuple[str, ...] = ()
     exif_unreadable: bool = False
+    frames: int = 1
 
 
 @dataclass
@@ -129,6 +131,13 @@ class DenoiseSummary:
                 "metadata",
                 f"Written without the input's EXIF, which could not be read "
                 f"({len(unreadable)}): " + _targets(unreadable, max_listed),
+            ))
+        animated = [result for result in self.done if result.frames > 1]
+        if animated:
+            lines.append((
+                "metadata",
+                f"Denoised only the first frame or page of inputs that hold several "
+                f"({len(animated)}; outputs hold one image): " + _targets(animated, max_listed),
             ))
         if self.failed:
             lines.append(("failed", f"Failed {len(self.failed)}:"))
@@ -228,6 +237,7 @@ class _Waiting:
     icc_profile: bytes | None  # the input file's, for the output
     exif: bytes | None
     exif_unreadable: bool
+    frames: int
 
 
 class _Pipeline:
@@ -284,7 +294,7 @@ class _Pipeline:
         size = image.pixels.shape[:2]
         self.waiting.setdefault(size, []).append(_Waiting(
             job, image, prepared, stored_file.icc_profile, self._exif(stored_file),
-            self._exif_unreadable(stored_file)))
+            self._exif_unreadable(stored_file), stored_file.frames))
         if len(self.waiting[size]) >= self.batch_size:
             self._flush(size)
         elif sum(map(len, self.waiting.values())) > _MAX_WAITING_BATCHES * self.batch_size:
@@ -297,7 +307,8 @@ class _Pipeline:
         options = dict(jpeg_quality=self.config.jpeg_quality,
                        icc_profile=stored_file.icc_profile, exif=self._exif(stored_file))
         write = self.pool.submit(_write_file, job.target, clean, options, write_stored)
-        result = self._result(job, level, top_up, options, self._exif_unreadable(stored_file))
+        result = self._result(job, level, top_up, options, self._exif_unreadable(stored_file),
+                              stored_file.frames)
         self.writes.append((result, write))
 
     def _exif(self, stored_file: StoredFile) -> bytes | None:
@@ -322,15 +333,15 @@ class _Pipeline:
             exif=entry.exif,
         )
         result = self._result(entry.job, entry.prepared.level, entry.prepared.top_up, options,
-                              entry.exif_unreadable)
+                              entry.exif_unreadable, entry.frames)
         self.writes.append((result, self.pool.submit(_write_file, entry.job.target, clean,
                                                      options)))
 
     def _result(self, job: Job, level: float | None, top_up: float, options,
-                exif_unreadable: bool) -> FileResult:
+                exif_unreadable: bool, frames: int) -> FileResult:
         estimated = level is not None and self.level == AUTO
         return FileResult(job.source, job.target, "", level, estimated, top_up,
-                          _metadata_left_out(job.target, options), exif_unreadable)
+                          _metadata_left_out(job.target, options), exif_unreadable, frames)
 
     def _collect_writes(self, limit: int) -> None:
         """Record finished writes; wait for the oldest while more than `limit` are queued."""
