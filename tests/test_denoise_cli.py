@@ -108,6 +108,9 @@ def test_alpha_survives_the_command(tmp_path, sample_faces, tiny_run):
         (["{face}", "{tmp}/out.png", "--model", "{tmp}/nothing.keras"], "does not exist"),
         # cp would refuse too: a folder named like an image is rarely what was meant
         (["{face}", "{face}", "{tmp}/result.png"], "looks like an image file"),
+        # an image format it reads but cannot write: say so, not "cannot tell the format"
+        (["{face}", "{tmp}/result.gif"], "Cannot write .gif images"),
+        (["{face}", "{tmp}/out"], "Cannot tell the format"),
     ],
 )
 def test_user_mistakes_are_one_red_line(tmp_path, sample_faces, arguments, message):

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from facedenoise.errors import FaceDenoiseError
-from facedenoise.imageio import FoundImage, find_images, is_image_path
+from facedenoise.imageio import IMAGE_EXTENSIONS, FoundImage, find_images, is_image_path
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,11 @@ def _output_is_file(inputs: list[str], output: str) -> bool:
         return False
     if output_path.is_dir() or output.endswith(("/", "\\")):
         return False
+    if not is_image_path(output_path) and output_path.suffix:
+        raise FaceDenoiseError(
+            f"Cannot write {output_path.suffix} images ({output}); use one of "
+            f"{', '.join(IMAGE_EXTENSIONS)}, or end it with '/' to write into a folder."
+        )
     if not is_image_path(output_path):
         raise FaceDenoiseError(
             f"Cannot tell the format of {output}: give it an image extension (.png, .jpg, ...), "
