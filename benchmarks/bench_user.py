@@ -7,7 +7,9 @@ copies of photos nobody trained on, scored against the clean originals.
 Inputs: the bundled sample's val and test faces (the default split: never trained on) and
 every photo in --photos, at full size. Conditions: the clean PNG; the clean image saved as
 JPEG quality 85; Gaussian noise at 0.05 ... 0.5 (clipped, stored as 8-bit PNG, seeded per
-image and level); noise 0.1 then JPEG 85. Each condition's files go through one
+image and level); noise 0.1 then JPEG 85; correlated noise of std 0.05 and 0.1 (white noise
+blurred by a Gaussian of sigma 0.7 and rescaled, a stand-in for camera noise after
+demosaicing, as in bench_told_levels.py). Each condition's files go through one
 `facedenoise denoise IN_DIR OUT_DIR` process (noise level auto, the default model unless
 --model; `--ensemble N` and `--no-chroma-filter` passed on when given), exactly as a user
 would run it. Prints PSNR (dB) of the input and of the output against the clean original,
@@ -30,6 +32,8 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 LEVELS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5)
+CORRELATED_LEVELS = (0.05, 0.1)
+CORRELATION_SIGMA = 0.7  # pixels: the Gaussian that blurs white noise into correlated noise
 JPEG_QUALITY = 85
 SEED = 2026
 
@@ -47,7 +51,8 @@ def held_out_faces() -> list[Path]:
 
 def conditions() -> list[str]:
     return ["clean PNG", f"clean JPEG q{JPEG_QUALITY}", *[f"noise {level:g}" for level in LEVELS],
-            f"noise 0.1 + JPEG q{JPEG_QUALITY}"]
+            f"noise 0.1 + JPEG q{JPEG_QUALITY}",
+            *[f"correlated {level:g}" for level in CORRELATED_LEVELS]]
 
 
 def degrade(clean: np.ndarray, condition: str, name: str) -> tuple[np.ndarray, str]:
@@ -57,6 +62,11 @@ def degrade(clean: np.ndarray, condition: str, name: str) -> tuple[np.ndarray, s
 
     if condition == "clean PNG":
         return quantize(clean), ".png"
+    if condition.startswith("correlated"):
+        level = float(condition.split()[1])
+        white = noise_rng(SEED, f"{name}@correlated{level:g}").standard_normal(clean.shape)
+        noise = cv2.GaussianBlur(white.astype(np.float32), (0, 0), CORRELATION_SIGMA)
+        return quantize(np.clip(clean + level * noise / noise.std(), 0, 1)), ".png"
     level = 0.1 if "+" in condition else (0.0 if "clean" in condition else float(condition[6:]))
     pixels = clean
     if level:

@@ -164,6 +164,7 @@ def test_noise_level_option_and_verbose(tmp_path, sample_faces, monkeypatch):
     assert np.abs(out - np.minimum(face + 0.05, 1)).max() <= 0.5 / 255 + 1e-6  # 8-bit rounding
 
     monkeypatch.setattr(levels, "_estimator", lambda: lambda pixels: 0.05)
+    monkeypatch.setattr(levels, "_half_scale", lambda pixels, fine: fine)  # as white noise
     result = _denoise(tmp_path / "in", tmp_path / "auto", "--model", model)
     assert result.exit_code == 0, result.output
     assert "Noise level (estimated): min 0.050, median 0.050, max 0.050" in result.output

@@ -19,7 +19,7 @@ Importing this package does not import TensorFlow.
 
 from facedenoise.inference.denoiser import Denoiser, check_config
 from facedenoise.inference.files import DenoiseSummary, FileResult, denoise_paths
-from facedenoise.inference.levels import check_noise_level, estimate_level
+from facedenoise.inference.levels import auto_level, check_noise_level, estimate_level
 from facedenoise.inference.planning import Job, check_suffix, plan_jobs
 from facedenoise.inference.runtimes import KerasRuntime, OnnxRuntime
 from facedenoise.inference.tiling import (
@@ -37,6 +37,7 @@ __all__ = [
     "Job",
     "KerasRuntime",
     "OnnxRuntime",
+    "auto_level",
     "blend_weights",
     "check_config",
     "check_noise_level",

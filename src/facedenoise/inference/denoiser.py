@@ -23,8 +23,8 @@ from facedenoise.inference.ensemble import check_ensemble, self_ensemble
 from facedenoise.inference.levels import (
     NoiseLevel,
     add_top_up,
+    auto_level,
     check_noise_level,
-    estimate_level,
     is_grey,
     noise_already_there,
     top_up_std,
@@ -130,9 +130,10 @@ class Denoiser:
     ) -> tuple[float | None, float]:
         """(level, top-up) for one image (float32 HxWx3 [0, 1] `pixels`).
 
-        level: `noise_level`, else the config's; AUTO is estimated from `pixels`; at most
-        the highest level the model was trained on (`level_for_model`); None for a model
-        without a noise input. top-up: the std of the noise added to the image before
+        level: `noise_level`, else the config's; AUTO is estimated from `pixels`
+        (`levels.auto_level`); at most the highest level the model was trained on
+        (`level_for_model`); None for a model without a noise input. top-up: the std of
+        the noise added to the image before
         the model sees it when a level is told well above the image's own noise
         (`levels.top_up_std`; 0 for AUTO).
         """
@@ -143,7 +144,7 @@ class Denoiser:
         # The same pixels as the banded path of large arrays reads (`_estimation_sample`).
         sample = _estimation_sample(lambda start, stop: pixels[start:stop], pixels.shape)
         if level == AUTO:
-            return self.level_for_model(estimate_level(sample)), 0.0
+            return self.level_for_model(auto_level(sample)), 0.0
         level = self.level_for_model(level)
         if not self.config.top_up or top_up_std(level, 0.0) == 0:  # no estimate needed
             return level, 0.0
