@@ -4,6 +4,7 @@ Reproduces the tables in docs/noise_estimation.md:
 
     python benchmarks/bench_estimator.py                       # held-out faces and photos
     python benchmarks/bench_estimator.py --methods ours,immerkaer,wavelet   # vs. the classics
+    python benchmarks/bench_estimator.py --methods ours,auto   # and what `auto` uses
 
 Faces: the val and test faces of the bundled sample (prepared with the default split into a
 temporary folder, or --faces-data DIR for a prepared folder). Photos: --photos DIR (default
@@ -55,7 +56,15 @@ def wavelet(pixels: np.ndarray) -> float:
     return float(estimate_sigma(pixels, channel_axis=-1, average_sigmas=True))
 
 
-METHODS = {"ours": estimate_noise_level, "immerkaer": immerkaer, "wavelet": wavelet}
+def auto(pixels: np.ndarray) -> float:
+    """What `--noise-level auto` uses: ours, raised towards its reading at half scale."""
+    from facedenoise.inference.levels import auto_level
+
+    return auto_level(pixels)
+
+
+METHODS = {"ours": estimate_noise_level, "auto": auto, "immerkaer": immerkaer,
+           "wavelet": wavelet}
 
 
 def degraded(clean: np.ndarray, level: str, seed: int, image_id: str) -> np.ndarray:
@@ -155,7 +164,7 @@ def main() -> None:
     parser.add_argument("--faces-data", type=Path, help="a prepared folder (default: sample)")
     parser.add_argument("--photos", type=Path, default=Path("/work/corpus/heldout"))
     parser.add_argument("--levels", default=LEVELS, help=f"comma-separated (default {LEVELS})")
-    parser.add_argument("--methods", default="ours", help="ours,immerkaer,wavelet")
+    parser.add_argument("--methods", default="ours", help="ours,auto,immerkaer,wavelet")
     parser.add_argument("--repeats", type=int, default=3, help="noise draws per image and level")
     parser.add_argument("--no-timing", action="store_true")
     args = parser.parse_args()
