@@ -133,9 +133,8 @@ class Denoiser:
         level: `noise_level`, else the config's; AUTO is estimated from `pixels`
         (`levels.auto_level`); at most the highest level the model was trained on
         (`level_for_model`); None for a model without a noise input. top-up: the std of
-        the noise added to the image before
-        the model sees it when a level is told well above the image's own noise
-        (`levels.top_up_std`; 0 for AUTO).
+        the noise added to the image before the model sees it when a level is told well
+        above the image's own noise (`levels.top_up_std`; 0 for AUTO).
         """
         requested = self.config.noise_level if noise_level is None else noise_level
         level = self.check_level(requested)

@@ -84,13 +84,13 @@ def top_up_std(told: float, estimate: float) -> float:
 # (0.029 for std 0.1 blurred by a Gaussian of sigma 0.7) and about right on the 2x2 means
 # (0.086); granular textures read higher there too (0.12 on a clean photo of sand, fine
 # 0.03). `auto` takes the half-scale reading where it is higher, but at most this many
-# times the fine one: on held-out faces that noise at 0.03 / 0.05 / 0.1 gains 1.0 / 1.3 /
+# times the fine one: on held-out faces that noise at 0.03 / 0.05 / 0.1 gains 1.1 / 1.3 /
 # 2.5 dB more than with the fine reading alone, white noise and JPEG read as before, and a
-# clean crop of sand comes back at 34 dB (was 41; 3 allowed 28). docs/noise_estimation.md.
+# clean crop of sand comes back at 32.9 dB (was 42.6; 3 allowed 27.3).
+# docs/noise_estimation.md, "Correlated noise under auto".
 CORRELATED_RATIO = 2.0
 # Below this fine reading (0.5/255) the half-scale one could add at most as much again, so
-# it is not read: most clean photos read under it, and the second estimate costs a third
-# more time per image.
+# it is not read: most clean photos read under it, and it costs about half the first's time.
 CLEAN_BELOW = 0.002
 
 
