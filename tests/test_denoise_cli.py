@@ -109,7 +109,7 @@ def test_alpha_survives_the_command(tmp_path, sample_faces, tiny_run):
         # cp would refuse too: a folder named like an image is rarely what was meant
         (["{face}", "{face}", "{tmp}/result.png"], "looks like an image file"),
         # an image format it reads but cannot write: say so, not "cannot tell the format"
-        (["{face}", "{tmp}/result.gif"], "Cannot write .gif images"),
+        (["{face}", "{tmp}/result.gif"], "Cannot write '.gif' images"),
         (["{face}", "{tmp}/out"], "Cannot tell the format"),
     ],
 )
@@ -301,12 +301,19 @@ def test_inputs_with_several_frames_say_only_the_first_was_denoised(tmp_path, sa
     for name in ("anim.gif", "anim.png", "pages.tif", "anim.webp"):
         frames[0].save(tmp_path / name, save_all=True, append_images=frames[1:])
     Image.fromarray(face).save(tmp_path / "still.png")
+    # a camera JPEG with a preview (MPF) opens in Pillow as a two-frame MPO: one photo still
+    frames[0].save(tmp_path / "camera.jpg", format="MPO", save_all=True,
+                   append_images=frames[1:])
     line = "Denoised only the first frame or page of inputs that hold several"
     for source, several in (("anim.gif", True), ("anim.png", True), ("pages.tif", True),
-                            ("anim.webp", True), ("still.png", False)):
+                            ("anim.webp", True), ("still.png", False), ("camera.jpg", False)):
         target = tmp_path / f"{source}.out.png"
         result = _denoise(tmp_path / source, target, "--model", tiny_run)
         assert result.exit_code == 0, result.output
         assert (line in result.output) == several, (source, result.output)
         assert not several or target.name in result.output.split(line)[1]
         assert read_image(target).pixels.shape == face.shape
+    # named alone, a GIF is written beside it as PNG (GIF is read, not written)
+    result = _denoise(tmp_path / "anim.gif", "--model", tiny_run)
+    assert result.exit_code == 0, result.output
+    assert read_image(tmp_path / "anim.denoised.gif.png").pixels.shape == face.shape

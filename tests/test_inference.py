@@ -778,3 +778,15 @@ def test_auto_reads_correlated_noise_at_up_to_twice_its_fine_estimate(sample_fac
     correlated = _correlated_noise(faces[0], 0.1, 0)
     used = denoiser.noise_level_for(correlated, "auto")
     assert used == pytest.approx(auto_level(correlated), abs=1e-6)
+    small = correlated[:30, :30]  # too small to read at half scale: the fine reading alone
+    assert auto_level(small) == estimate_level(small)
+
+
+def test_auto_never_reads_above_the_highest_level(monkeypatch):
+    # Doubling a high fine reading must not leave the levels a model can be told.
+    from facedenoise.config import NOISE_LEVEL_RANGE
+    from facedenoise.inference import levels
+
+    monkeypatch.setattr(levels, "_estimator", lambda: lambda pixels: 0.6)
+    monkeypatch.setattr(levels, "_half_scale", lambda pixels, fine: 1.5)
+    assert levels.auto_level(np.zeros((64, 64, 3), np.float32)) == NOISE_LEVEL_RANGE[1]

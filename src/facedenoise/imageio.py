@@ -636,9 +636,16 @@ def _embedded_metadata(data: bytes) -> tuple[bytes | None, bytes | None, bool, i
     return profile, exif_block(exif), is_unreadable(exif), frames
 
 
+# Formats whose extra frames are images a user would miss. A camera JPEG with a preview in
+# an MPF block opens in Pillow as MPO with two frames: still one photo.
+_MULTI_FRAME_FORMATS = {"GIF", "PNG", "WEBP", "TIFF"}
+
+
 def _frame_count(image) -> int:
     """The frames or pages an opened image holds, 1 when it cannot tell (a GIF is counted
     by walking its frames, which a truncated one may not survive)."""
+    if image.format not in _MULTI_FRAME_FORMATS:
+        return 1
     try:
         return max(1, int(getattr(image, "n_frames", 1)))
     except Exception:  # noqa: BLE001 - the first frame decodes all the same

@@ -343,8 +343,8 @@ def _pooled_level(stats, weak, laplacian) -> float:
     variance_table, curvature_table = _variance_tables()
 
     def predicted(level: float) -> float:
-        variance = _table_column(variance_table, level)[mean_index]
-        half_curvature = 0.5 * _table_column(curvature_table, level)[mean_index]
+        variance = _table_at_level(variance_table, level)[mean_index]
+        half_curvature = 0.5 * _table_at_level(curvature_table, level)[mean_index]
         base = counts * variance
         # Jensen's term (see _variance_tables), held within half the base variance: it is a
         # second-order expansion, valid for small spreads only.
@@ -376,13 +376,13 @@ def _block_variance(block_bins, weights, level: float) -> np.ndarray:
     block_bins: (blocks, C) each colour channel's block mean as an index into `_MEAN_GRID`;
     weights: (blocks, C) the squared opponent weights of the block's channel.
     """
-    column = _table_column(_variance_tables()[0], level)
+    column = _table_at_level(_variance_tables()[0], level)
     return np.sum(column[block_bins] * weights, axis=1)
 
 
-def _table_column(table: np.ndarray, level: float) -> np.ndarray:
-    """The variance table at `level`, interpolated linearly between grid levels (the tables
-    are stored level-major, so a level's column is contiguous)."""
+def _table_at_level(table: np.ndarray, level: float) -> np.ndarray:
+    """The table's row for `level` (one value per local mean), interpolated linearly between
+    grid levels (the tables are stored level-major, so a level's row is contiguous)."""
     position = min(max(level, 0.0), 1.0) * (_LEVEL_GRID.size - 1)
     index = min(int(position), _LEVEL_GRID.size - 2)
     weight = position - index

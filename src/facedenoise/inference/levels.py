@@ -85,12 +85,13 @@ def top_up_std(told: float, estimate: float) -> float:
 # (0.086); granular textures read higher there too (0.12 on a clean photo of sand, fine
 # 0.03). `auto` takes the half-scale reading where it is higher, but at most this many
 # times the fine one: on held-out faces that noise at 0.03 / 0.05 / 0.1 gains 1.1 / 1.3 /
-# 2.5 dB more than with the fine reading alone, white noise and JPEG read as before, and a
-# clean crop of sand comes back at 32.9 dB (was 42.6; 3 allowed 27.3).
-# docs/noise_estimation.md, "Correlated noise under auto".
+# 2.5 dB more than with the fine reading alone, white noise, clean JPEGs and noise 0.1 then
+# JPEG read as before, and a clean crop of sand comes back at 32.9 dB (was 42.6; 3 allowed
+# 27.3). docs/noise_estimation.md, "Correlated noise under auto".
 CORRELATED_RATIO = 2.0
 # Below this fine reading (0.5/255) the half-scale one could add at most as much again, so
-# it is not read: most clean photos read under it, and it costs about half the first's time.
+# it is not read: most clean photos read under it, and on a small face it costs about as
+# much time again as the first (docs/noise_estimation.md, "Speed").
 CLEAN_BELOW = 0.002
 
 
@@ -101,7 +102,8 @@ def auto_level(pixels: np.ndarray) -> float:
     fine = estimate_level(pixels)
     if fine < CLEAN_BELOW:
         return fine
-    return max(fine, min(_half_scale(pixels, fine), CORRELATED_RATIO * fine))
+    raised = min(_half_scale(pixels, fine), CORRELATED_RATIO * fine, NOISE_LEVEL_RANGE[1])
+    return max(fine, raised)
 
 
 def noise_already_there(pixels: np.ndarray) -> float:
@@ -119,7 +121,7 @@ def _half_scale(pixels: np.ndarray, fine: float) -> float:
     import cv2  # as the estimator; area resizing by exactly 1/2 is the 2x2 mean
 
     height, width = pixels.shape[0] // 2, pixels.shape[1] // 2
-    even = pixels[: 2 * height, : 2 * width]
+    even = np.asarray(pixels[: 2 * height, : 2 * width], np.float32)  # cv2 takes few dtypes
     means = cv2.resize(even, (width, height), interpolation=cv2.INTER_AREA)
     try:
         return 2 * estimate_level(means)

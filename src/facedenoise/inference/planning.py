@@ -59,16 +59,12 @@ def _output_is_file(inputs: list[str], output: str) -> bool:
         return False
     if output_path.is_dir() or output.endswith(("/", "\\")):
         return False
-    if not is_image_path(output_path) and output_path.suffix:
-        raise FaceDenoiseError(
-            f"Cannot write {output_path.suffix} images ({output}); use one of "
-            f"{', '.join(IMAGE_EXTENSIONS)}, or end it with '/' to write into a folder."
-        )
     if not is_image_path(output_path):
-        raise FaceDenoiseError(
-            f"Cannot tell the format of {output}: give it an image extension (.png, .jpg, ...), "
-            "or end it with '/' to write into a folder."
-        )
+        problem = (f"Cannot write '{output_path.suffix}' images ({output}); use one of "
+                   f"{', '.join(IMAGE_EXTENSIONS)}" if output_path.suffix else
+                   f"Cannot tell the format of {output}: give it an image extension (.png, "
+                   ".jpg, ...)")
+        raise FaceDenoiseError(f"{problem}, or end it with '/' to write into a folder.")
     return True
 
 
@@ -86,20 +82,27 @@ def plan_jobs(paths: list[str], suffix: str, recursive: bool) -> list[Job]:
     elif output is None:
         # Earlier outputs found in a folder are not inputs: re-running must not stack suffixes.
         jobs = [
-            Job(image.path, image.path.with_name(image.path.stem + suffix + image.path.suffix))
+            Job(image.path, _writable(image.path.with_name(image.path.stem + suffix
+                                                           + image.path.suffix)))
             for image in found
             if not (image.base and suffix and image.path.stem.endswith(suffix))
         ]
     else:
         out_dir = Path(output)
         jobs = [
-            Job(image.path, out_dir / _relative_name(image))
+            Job(image.path, _writable(out_dir / _relative_name(image)))
             for image in found
             if not _is_earlier_output(image, _absolute(out_dir))
         ]
         _check_contained(jobs, out_dir)
     _check_targets(jobs)
     return jobs
+
+
+def _writable(target: Path) -> Path:
+    """`target`, as PNG when its input's format cannot be written (a GIF, or a file named
+    without an extension, both read when given by name)."""
+    return target if is_image_path(target) else target.with_name(target.name + ".png")
 
 
 def _absolute(path: Path) -> Path:
