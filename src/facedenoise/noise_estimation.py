@@ -1,4 +1,5 @@
-"""Estimate the level of clipped Gaussian noise in one image: `--noise-level auto`.
+"""Estimate the level of clipped Gaussian noise in one image, for `--noise-level auto`
+(`inference/levels.auto_level` reads it at full and at half scale).
 
 The noise model is the project's: `noisy = clip(clean + level * N(0, 1), 0, 1)`, drawn per
 pixel and channel, and `estimate_noise_level(noisy)` returns `level`, about 0 for a clean image.
