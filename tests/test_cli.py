@@ -153,6 +153,20 @@ def test_train_init_takes_the_width_of_its_weights(tiny_conditional_run, prepare
     assert wider.exit_code == 0 and f"{expected:,}" not in wider.output  # --width still wins
 
 
+def test_train_init_starter_takes_its_level_modulation(prepared_sample):
+    # The packaged starter modulates every block by the level (FiLM) since its sixth polish;
+    # the README's first command (`train --init starter`) failed on the plain network's
+    # shapes ("a different architecture").
+    from facedenoise.models import build_model
+    from facedenoise.runs import packaged_weights, stored_model_config
+
+    starter = build_model(stored_model_config(packaged_weights())).count_params()
+    result = runner.invoke(app, ["train", "--dry-run", "--data", str(prepared_sample),
+                                 "--init", "starter"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert f"{starter:,}" in result.output
+
+
 def test_options_a_resumed_run_ignores_are_named(tmp_path):
     # --resume continues with the run's stored settings: a new learning rate or batch size
     # given beside it was dropped without a word.

@@ -215,7 +215,8 @@ def _copy_weights(source: str, model: keras.Model, runs_dir: Path) -> None:
     if trained.name != model.name or shapes != [tuple(w.shape) for w in trained.weights]:
         raise FaceDenoiseError(
             f"--init {source} is a different architecture ({trained.name}, "
-            f"{trained.count_params():,} parameters); pass the same --arch/--width/--depth."
+            f"{trained.count_params():,} parameters); pass the same --arch/--width/--depth "
+            "(and --level-modulation when they have it)."
         )
     model.set_weights(trained.get_weights())
 

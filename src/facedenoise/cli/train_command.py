@@ -67,7 +67,8 @@ def train(
         bool,
         typer.Option("--level-modulation",
                      help="resunet: also modulate every block by the noise level (FiLM, as "
-                          "the packaged weights; docs/architecture_experiments.md)."),
+                          "the packaged weights; docs/architecture_experiments.md; with "
+                          "--init, taken from those weights)."),
     ] = MODEL.level_modulation,
     epochs: Annotated[
         int | None,
@@ -201,7 +202,7 @@ def train(
         error_console.print(f"[yellow]{escape(warning)}[/]", highlight=False, soft_wrap=True)
     with user_errors():
         if init is not None and width is None and resume is None:
-            model_config = _width_of_init(model_config, init, runs)
+            model_config = _shape_of_init(model_config, init, runs)
         _check_before_loading(model_config, train_config, data, resume)
         if dry_run:
             if resume is not None:  # the run's own model, not the command line's
@@ -327,9 +328,10 @@ def _progress():
         yield {"on_start": on_start, "on_batch": on_batch, "on_epoch": on_epoch}, started
 
 
-def _width_of_init(model_config, init: str, runs: Path):
-    """`model_config` at the width of the --init weights when they are the same architecture
-    (the packaged starter is wider than the default), so `--init` alone fine-tunes them."""
+def _shape_of_init(model_config, init: str, runs: Path):
+    """`model_config` at the width and with the level modulation of the --init weights when
+    they are the same architecture (the packaged starter is wider than the default and
+    modulates every block by the level), so `--init` alone fine-tunes them."""
     from dataclasses import replace
 
     from facedenoise.runs import resolve_model, stored_model_config
@@ -337,4 +339,5 @@ def _width_of_init(model_config, init: str, runs: Path):
     stored = stored_model_config(resolve_model(init, runs))
     if stored is None or stored.arch != model_config.arch:
         return model_config
-    return replace(model_config, width=stored.width)
+    return replace(model_config, width=stored.width,
+                   level_modulation=model_config.level_modulation or stored.level_modulation)
