@@ -73,6 +73,10 @@ CANDIDATES = {
     "resunet-w8-film-w1": ({"arch": "resunet", "width": 8, "blocks_per_level": 2,
                             "middle_blocks": 2, "level_fade": 0.02, "level_modulation": True},
                            {**GENERALIST, "clean_fraction": 0.0, "level_weight_power": 1.0}),
+    # Gentler still: 1 / sqrt(level), more of the gradient to the strong levels.
+    "resunet-w8-film-w05": ({"arch": "resunet", "width": 8, "blocks_per_level": 2,
+                             "middle_blocks": 2, "level_fade": 0.02, "level_modulation": True},
+                            {**GENERALIST, "clean_fraction": 0.0, "level_weight_power": 0.5}),
     # Minus each image's PSNR as the loss (NAFNet's), in place of the per-level weights.
     "resunet-w8-fade-psnr": ({"arch": "resunet", "width": 8, "blocks_per_level": 2,
                               "middle_blocks": 2, "level_fade": 0.02},
