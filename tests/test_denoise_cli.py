@@ -108,6 +108,8 @@ def test_alpha_survives_the_command(tmp_path, sample_faces, tiny_run):
         (["{face}", "{tmp}/out.png", "--model", "{tmp}/nothing.keras"], "does not exist"),
         # cp would refuse too: a folder named like an image is rarely what was meant
         (["{face}", "{face}", "{tmp}/result.png"], "looks like an image file"),
+        # and one it can only read: not a folder named result.gif either
+        (["{face}", "{face}", "{tmp}/result.gif"], "looks like an image file"),
         # an image format it reads but cannot write: say so, not "cannot tell the format"
         (["{face}", "{tmp}/result.gif"], "Cannot write '.gif' images"),
         (["{face}", "{tmp}/out"], "Cannot tell the format"),
@@ -119,7 +121,7 @@ def test_user_mistakes_are_one_red_line(tmp_path, sample_faces, arguments, messa
     result = _denoise(*[argument.format(**values) for argument in arguments])
     assert result.exit_code == 1
     assert message in result.output and "Traceback" not in result.output
-    assert not (tmp_path / "result.png").exists() and not (tmp_path / "out").exists()
+    assert not any((tmp_path / name).exists() for name in ("result.png", "result.gif", "out"))
 
 
 def test_no_model_anywhere_says_how_to_get_one(tmp_path, sample_faces, monkeypatch):
