@@ -39,6 +39,10 @@ from facedenoise.fileio import atomic_write_bytes
 from facedenoise.icc import embed_icc_profile
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")
+# Image formats it does not write (GIF is read when named): a name ending in one is still
+# an image file the user meant, never a folder to make.
+UNWRITTEN_IMAGE_EXTENSIONS = (".gif", ".pbm", ".pgm", ".ppm", ".pnm", ".jp2", ".exr",
+                              ".hdr", ".avif", ".heic", ".heif")
 _EIGHT_BIT_ONLY = (".jpg", ".jpeg", ".webp", ".bmp")
 _NO_ALPHA = (".jpg", ".jpeg")
 _EXIF_ORIENTATION_TAG = 0x0112

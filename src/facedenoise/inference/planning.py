@@ -11,7 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from facedenoise.errors import FaceDenoiseError
-from facedenoise.imageio import IMAGE_EXTENSIONS, FoundImage, find_images, is_image_path
+from facedenoise.imageio import (
+    IMAGE_EXTENSIONS,
+    UNWRITTEN_IMAGE_EXTENSIONS,
+    FoundImage,
+    find_images,
+    is_image_path,
+)
 
 
 @dataclass(frozen=True)
@@ -41,12 +47,6 @@ def _split_paths(paths: list[str]) -> tuple[list[str], str | None]:
     return list(paths[:-1]), paths[-1]
 
 
-# Image formats that can be read but not written: with several inputs, such a name is still
-# a file the user meant, not a folder to make.
-_READ_ONLY_IMAGE_EXTENSIONS = (".gif", ".pbm", ".pgm", ".ppm", ".pnm", ".jp2", ".exr",
-                               ".hdr", ".avif", ".heic", ".heif")
-
-
 def _output_is_file(inputs: list[str], output: str) -> bool:
     output_path = Path(output)
     if len(inputs) != 1 or not Path(inputs[0]).is_file():
@@ -55,8 +55,8 @@ def _output_is_file(inputs: list[str], output: str) -> bool:
                 f"{output} is a file, but with several inputs (or a folder or glob) the last "
                 "path must be a folder."
             )
-        looks_like_a_file = (is_image_path(output_path) or output_path.suffix.lower()
-                             in _READ_ONLY_IMAGE_EXTENSIONS) and not output.endswith(("/", "\\"))
+        image_name = output_path.suffix.lower() in (*IMAGE_EXTENSIONS, *UNWRITTEN_IMAGE_EXTENSIONS)
+        looks_like_a_file = image_name and not output.endswith(("/", "\\"))
         if looks_like_a_file and not output_path.is_dir():
             raise FaceDenoiseError(
                 f"{output} looks like an image file, but with several inputs (or a folder or "
