@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
+import shlex
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -169,10 +172,6 @@ def test_train_init_starter_takes_its_level_modulation(prepared_sample):
 
 def _readme_main_job() -> list[list[str]]:
     """The `facedenoise ...` commands of the README's first code block, as argument lists."""
-    import re
-    import shlex
-    from pathlib import Path
-
     readme = (Path(__file__).parent.parent / "README.md").read_text()
     block = re.search(r"```bash\n(.*?)```", readme, re.S).group(1)
     commands = [shlex.split(part) for part in block.replace("\\\n", " ").split("&&")]

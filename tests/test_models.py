@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -223,7 +224,8 @@ def test_every_architecture_runs_under_jax_with_weights_saved_under_tensorflow(t
         path = str(tmp_path / f"{arch}.keras")
         model.save(path)
         expected[path] = np.asarray(model(_inputs(model, images)))
-    environment = {"KERAS_BACKEND": "jax", "PATH": "/usr/bin:/bin", "JAX_PLATFORMS": "cpu"}
+    environment = {"KERAS_BACKEND": "jax", "PATH": "/usr/bin:/bin", "JAX_PLATFORMS": "cpu",
+                   "XLA_FLAGS": os.environ["XLA_FLAGS"]}  # set in conftest.py
     result = subprocess.run(
         [sys.executable, "-c", JAX_CHECK, str(tmp_path / "images.npy"), *expected],
         capture_output=True, text=True, timeout=600, env=environment,
