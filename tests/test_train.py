@@ -344,8 +344,13 @@ def test_resuming_a_damaged_run_is_one_clear_error(prepared_sample, tiny_run, tm
         "config.json": json.dumps({**config, "train": {**config["train"], "loss": "huber"}}),
     }
     (run_dir / damage).write_text(garbage[damage])
+    before = {path.name: path.read_bytes() for path in run_dir.iterdir() if path.is_file()}
     with pytest.raises(FaceDenoiseError, match=message):
         train(prepared_sample, tmp_path / "runs", resume=run_dir)
+    # Refused before training: a damaged history.csv was found only after an epoch, whose
+    # last.keras then no longer matched state.json.
+    assert {path.name: path.read_bytes() for path in run_dir.iterdir() if path.is_file()} \
+        == before
 
 
 def test_a_named_run_refuses_an_existing_folder(prepared_sample, tmp_path):

@@ -26,8 +26,10 @@ from facedenoise.callbacks import (
     CosineSchedule,
     LevelValidation,
     ProgressForwarder,
+    HISTORY,
     RunCheckpoint,
     load_state,
+    read_history,
 )
 from facedenoise.chroma_loss import smooth_chroma_differentiable, split_target
 from facedenoise.config import (
@@ -258,6 +260,7 @@ def _resumed_config(run_dir: Path, data_dir: Path | None, epochs: int | None):
             f"pass --data {config.data_dir}."
         )
     state = load_state(run_dir)
+    read_history(run_dir / HISTORY)  # damaged: say so now, not after an epoch of training
     done = state.get("epoch", 0)
     if epochs is not None and epochs != config.train.epochs:
         if epochs <= done:
