@@ -186,8 +186,8 @@ def test_the_readme_main_job_trains_from_the_starter(prepared_sample, tmp_path):
     assert "--init" in train and "starter" in train
     result = runner.invoke(app, [*train, "--data", str(prepared_sample), "--runs",
                                  str(tmp_path / "runs"), "--epochs", "1",
-                                 "--steps-per-epoch", "2", "--batch-size", "2",
-                                 "--patch-size", "64"], terminal_width=200)
+                                 "--steps-per-epoch", "2", "--batch-size", "2"],
+                           terminal_width=200)
     assert result.exit_code == 0, result.output
     assert list((tmp_path / "runs").glob("*/best.keras"))
 
