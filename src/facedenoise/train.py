@@ -411,7 +411,7 @@ def _create_state_before_tracing(model: keras.Model, train_data: tf.data.Dataset
     """Create the optimizer's and the metrics' variables now, from one small batch of zeros
     shaped like the training data: created inside the first traced training step, they make
     TensorFlow trace the whole step twice (about 3 s of every run's start on two cores)."""
-    def zeros(spec):
+    def zeros(spec):  # unknown image sides: 16, a size every model and SSIM take
         return tf.zeros([1] + [size or 16 for size in spec.shape[1:]], spec.dtype)
 
     inputs, target, weights = keras.utils.unpack_x_y_sample_weight(
