@@ -87,7 +87,8 @@ def main() -> None:
         _training_steps(name, fields, args.batch, args.patch) for name, fields in MODELS.items()]
     for group in groups:
         for run in group.values():
-            run(), run()  # trace, compile, warm up
+            for _ in range(2):  # trace, then warm up
+                run()
     times = {name: [] for group in groups for name in group}
     for _ in range(args.rounds):
         for group in groups:
