@@ -427,8 +427,9 @@ def clipped_mean_std(clean, level) -> tuple[np.ndarray, np.ndarray]:
     safe = np.maximum(level, 1e-12)
     a, b = -clean / safe, (1.0 - clean) / safe
     pdf_a, pdf_b = _normal_pdf(a), _normal_pdf(b)
-    inside = _normal_cdf(b) - _normal_cdf(a)
-    above = 1.0 - _normal_cdf(b)
+    cdf_b = _normal_cdf(b)  # once: math.erf per element is most of the tables' build time
+    inside = cdf_b - _normal_cdf(a)
+    above = 1.0 - cdf_b
     mean = above + clean * inside + level * (pdf_a - pdf_b)
     second = (
         above
