@@ -73,6 +73,11 @@ CANDIDATES = {
     "resunet-w8-film-w1": ({"arch": "resunet", "width": 8, "blocks_per_level": 2,
                             "middle_blocks": 2, "level_fade": 0.02, "level_modulation": True},
                            {**GENERALIST, "clean_fraction": 0.0, "level_weight_power": 1.0}),
+    # FiLM on both convolutions of every block: the level also scales what each block adds.
+    "resunet-w8-film2-w1": ({"arch": "resunet", "width": 8, "blocks_per_level": 2,
+                             "middle_blocks": 2, "level_fade": 0.02, "level_modulation": True,
+                             "residual_modulation": True},
+                            {**GENERALIST, "clean_fraction": 0.0, "level_weight_power": 1.0}),
     # Gentler still: 1 / sqrt(level), more of the gradient to the strong levels.
     "resunet-w8-film-w05": ({"arch": "resunet", "width": 8, "blocks_per_level": 2,
                              "middle_blocks": 2, "level_fade": 0.02, "level_modulation": True},
@@ -101,11 +106,11 @@ def train_candidate(name: str, data_dir: Path, runs_dir: Path, args) -> Path:
     model_fields, train_fields = CANDIDATES[name]
     if args.steps:
         # The cosine schedule runs over exactly these steps, with no clock to stop it.
-        epochs, budget = -(-args.steps // STEPS_PER_EPOCH), None
+        epochs, budget = -(-args.steps // args.steps_per_epoch), None
     else:
         epochs, budget = 10_000, args.cpu_minutes if args.cpu_minutes else args.time_limit
     config = TrainConfig(
-        epochs=epochs, patience=10_000, steps_per_epoch=STEPS_PER_EPOCH, seed=args.seed,
+        epochs=epochs, patience=10_000, steps_per_epoch=args.steps_per_epoch, seed=args.seed,
         time_limit_minutes=budget, time_limit_clock="cpu" if args.cpu_minutes else "wall",
         patch_size=args.patch_size, rotate=True,
         extra_train=str(args.extra_train) if args.extra_train else None,
@@ -174,7 +179,9 @@ def main() -> None:
     budget.add_argument("--cpu-minutes", type=float, default=None, help="CPU minutes each")
     budget.add_argument("--time-limit", type=float, default=None, help="wall minutes each")
     budget.add_argument("--steps", type=int, default=None,
-                        help=f"training steps each (rounded up to epochs of {STEPS_PER_EPOCH})")
+                        help="training steps each (rounded up to whole epochs)")
+    parser.add_argument("--steps-per-epoch", type=int, default=STEPS_PER_EPOCH,
+                        help="steps between validations: fewer validations, the same training")
     parser.add_argument("--data", type=Path, default=None, help="prepared dataset")
     parser.add_argument("--extra-train", type=Path, default=None)
     parser.add_argument("--patch-size", type=int, default=96)
@@ -210,6 +217,7 @@ def main() -> None:
 
 def _measure(run_dir, data_dir, levels, args) -> dict:
     from facedenoise.callbacks import read_history
+    from facedenoise.config import load_run_config
     from facedenoise.models import count_macs
     from facedenoise.runs import load_model
 
@@ -221,7 +229,7 @@ def _measure(run_dir, data_dir, levels, args) -> dict:
         "parameters": int(model.count_params()),
         "gmacs": count_macs(model, 128) / 1e9,
         "images_per_second": speed(run_dir),
-        "steps": len(history) * STEPS_PER_EPOCH,
+        "steps": len(history) * load_run_config(run_dir / "config.json").train.steps_per_epoch,
         # On the run's own clock (CPU or wall, as budgeted), over every session of it.
         "training_minutes": state["elapsed_seconds"] / 60,
         "levels": with_stage,

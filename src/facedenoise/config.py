@@ -74,6 +74,9 @@ class ModelConfig:
     # and shift computed from it, FiLM), not only through the map at the input (the packaged
     # weights since their sixth polish).
     level_modulation: bool = False
+    # With level_modulation: modulate each block's second convolution too, so that the level
+    # also scales what every block adds (an experiment: docs/architecture_experiments.md).
+    residual_modulation: bool = False
 
 
 # Each architecture's own defaults, where they differ from ModelConfig's (the default model's).
@@ -237,6 +240,8 @@ def check_model_config(config: ModelConfig) -> None:
         raise FaceDenoiseError("--level-modulation works with --arch resunet and a noise input "
                                f"only, not {config.arch}"
                                f"{'' if config.noise_input else ' without one'}.")
+    if config.residual_modulation and not config.level_modulation:
+        raise FaceDenoiseError("residual_modulation needs level_modulation.")
 
 
 def check_train_config(config: TrainConfig) -> None:

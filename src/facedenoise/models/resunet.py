@@ -56,10 +56,11 @@ def _conv(filters: int, kernel: int, name: str, activation=None, strides: int = 
     )
 
 
-def residual_block(x, channels: int, name: str, level_embedding=None):
+def residual_block(x, channels: int, name: str, level_embedding=None,
+                   modulate_residual: bool = False):
     """x + conv3x3(relu(conv3x3(x))): the plain residual block of DRUNet and EDSR; with a
     `level_embedding`, the first convolution's output is modulated by the level before the
-    ReLU (`LevelModulation`, FiLM).
+    ReLU (`LevelModulation`, FiLM), and with `modulate_residual` the second's as well.
 
     The second convolution starts at zero, so every block starts as the identity: without
     normalisation, He-initialised branches would double the activations' variance per block.
@@ -71,6 +72,8 @@ def residual_block(x, channels: int, name: str, level_embedding=None):
         y = LevelModulation(channels, name=f"{name}_film")([y, level_embedding])
         y = layers.ReLU(name=f"{name}_relu")(y)
     y = _conv(channels, 3, f"{name}_conv2", initializer="zeros")(y)
+    if modulate_residual:
+        y = LevelModulation(channels, name=f"{name}_film2")([y, level_embedding])
     return layers.Add(name=f"{name}_add")([x, y])
 
 
@@ -90,8 +93,10 @@ def naf_block(x, channels: int, name: str):
     return layers.Add(name=f"{name}_add2")([x, LearnedScale(name=f"{name}_gamma")(y)])
 
 
-def _blocks(x, block: Block, count: int, channels: int, name: str, level_embedding=None):
-    extra = {} if level_embedding is None else {"level_embedding": level_embedding}
+def _blocks(x, block: Block, count: int, channels: int, name: str, level_embedding=None,
+            modulate_residual: bool = False):
+    extra = {} if level_embedding is None else {"level_embedding": level_embedding,
+                                                "modulate_residual": modulate_residual}
     for index in range(1, count + 1):
         x = block(x, channels, f"{name}_block{index}", **extra)
     return x
@@ -114,18 +119,20 @@ def build_skeleton(config: ModelConfig, block: Block, name: str) -> keras.Model:
     if level is not None and config.level_modulation:
         embedding = layers.Dense(LEVEL_EMBEDDING, activation="relu", name="level_embedding")(
             level)
+    modulate = config.residual_modulation
     skips = []
     for index, filters in enumerate(channels[:-1]):
-        x = _blocks(x, block, config.blocks_per_level, filters, f"enc{index}", embedding)
+        x = _blocks(x, block, config.blocks_per_level, filters, f"enc{index}", embedding,
+                    modulate)
         skips.append(x)
         x = _conv(channels[index + 1], 2, f"enc{index}_down", strides=2)(x)
-    x = _blocks(x, block, config.middle_blocks, channels[-1], "middle", embedding)
+    x = _blocks(x, block, config.middle_blocks, channels[-1], "middle", embedding, modulate)
     for index in reversed(range(config.depth - 1)):
         x = _conv(channels[index] * 4, 1, f"dec{index}_up")(x)
         x = DepthToSpace(2, name=f"dec{index}_shuffle")(x)
         x = layers.Add(name=f"dec{index}_skip")([x, skips[index]])
         x = _blocks(x, block, config.blocks_per_level, channels[index], f"dec{index}",
-                    embedding)
+                    embedding, modulate)
     x = _conv(HEAD_CHANNELS * FOLD * FOLD, 3, "head_fold", activation="relu")(x)
     x = DepthToSpace(FOLD, name="unfold")(x)
     x = layers.Concatenate(name="head_concat")([x, padded])
