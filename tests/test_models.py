@@ -89,6 +89,30 @@ def test_level_modulation_starts_as_the_plain_model_and_reaches_every_block():
     assert np.abs(np.asarray(film(_inputs(film, images, 0.3))) - before).max() > 1e-4
 
 
+def test_residual_modulation_adds_a_second_modulation_per_block_that_starts_at_zero():
+    from facedenoise.models.layers import LevelModulation
+
+    once = build_model(TINY["resunet-film"])
+    twice = build_model(ModelConfig(arch="resunet", width=4, depth=3, level_modulation=True,
+                                    residual_modulation=True))
+    modulations = [layer for layer in twice.layers if isinstance(layer, LevelModulation)]
+    assert len(modulations) == 2 * (2 * 2 * 2 + 2)
+    rng = np.random.default_rng(3)
+    for layer in once.layers:
+        if layer.name.endswith("conv2") or layer.name == "noise":
+            layer.set_weights([rng.normal(0, 0.1, w.shape) for w in layer.get_weights()])
+        twice.get_layer(layer.name).set_weights(layer.get_weights())
+    images = rng.random((2, 40, 40, 3), dtype=np.float32)
+    np.testing.assert_allclose(np.asarray(twice(_inputs(twice, images, 0.3))),
+                               np.asarray(once(_inputs(once, images, 0.3))), atol=1e-6)
+    second = twice.get_layer("middle_block1_film2")
+    second.set_weights([np.full(w.shape, 0.5, np.float32) for w in second.get_weights()])
+    assert np.abs(np.asarray(twice(_inputs(twice, images, 0.3)))
+                  - np.asarray(once(_inputs(once, images, 0.3)))).max() > 1e-4
+    with pytest.raises(FaceDenoiseError, match="needs level_modulation"):
+        build_model(ModelConfig(arch="resunet", width=4, depth=3, residual_modulation=True))
+
+
 @pytest.mark.parametrize("arch", ["resunet", "nafunet"])
 def test_level_zero_hands_the_image_back_exactly(arch):
     model = build_model(TINY[arch])
