@@ -15,7 +15,7 @@ has the measurements that chose it):
    annihilates anything linear along either axis, so smooth shading leaves no trace.
 3. Clipping: a pixel of clean value m shows noise of variance V(m, level) < level^2, a closed
    form of the clipped Gaussian (`clipped_mean_std`). The clean value is unknown, but the mean
-   of a 5x5 window is E[Y] = f(m, level), so `_variance_tables` maps (local mean, level) to
+   of a 5x5 window is E[Y] = f(m, level), so `_variance_row` maps (local mean, level) to
    the noise variance; a second-order term corrects for reading V at the window's mean
    rather than averaging it over the window (the noise in the mean, the clean spread).
 4. Texture: the image is cut into 8x8 blocks; blocks whose residual or gradient energy is
@@ -47,6 +47,7 @@ _SPREAD_BINS = 64  # histogram bins of the 5x5 std, over [0, _SPREAD_RANGE]
 _SPREAD_RANGE = 0.5  # the largest std of values in [0, 1]
 _LEVEL_GRID = np.linspace(0.0, 1.0, 401)  # levels the clipping table is computed at
 _MEAN_GRID = np.linspace(0.0, 1.0, 513)  # local means the clipping table is computed at
+_CLEAN_GRID = np.linspace(0.0, 1.0, 1025)  # clean values the table is solved on
 # 99.9th percentiles of block energy / expected noise variance for pure noise in 8x8 blocks
 # (measured on flat images, levels 0.02-0.5): a block above either holds texture. So high
 # that leaving out the pure-noise blocks above them biases the level by under 0.5%.
@@ -341,13 +342,12 @@ def _pooled_level(stats, weak, laplacian) -> float:
     counts, variances = counts[occupied], variances[occupied]
     mean_index = occupied // _SPREAD_BINS
     target = laplacian[weak].sum() * _BLOCK * _BLOCK
-    variance_table, curvature_table = _variance_tables()
 
     def predicted(level: float) -> float:
-        variance = _table_at_level(variance_table, level)[mean_index]
-        half_curvature = 0.5 * _table_at_level(curvature_table, level)[mean_index]
+        variance, curvature = _rows_at_level(level)
+        variance, half_curvature = variance[mean_index], 0.5 * curvature[mean_index]
         base = counts * variance
-        # Jensen's term (see _variance_tables), held within half the base variance: it is a
+        # Jensen's term (see _variance_row), held within half the base variance: it is a
         # second-order expansion, valid for small spreads only.
         jensen = half_curvature * (variances - base)
         return float(np.sum(base + np.clip(jensen, -0.5 * base, 0.5 * base)))
@@ -377,40 +377,39 @@ def _block_variance(block_bins, weights, level: float) -> np.ndarray:
     block_bins: (blocks, C) each colour channel's block mean as an index into `_MEAN_GRID`;
     weights: (blocks, C) the squared opponent weights of the block's channel.
     """
-    column = _table_at_level(_variance_tables()[0], level)
-    return np.sum(column[block_bins] * weights, axis=1)
+    variance = _rows_at_level(level)[0]
+    return np.sum(variance[block_bins] * weights, axis=1)
 
 
-def _table_at_level(table: np.ndarray, level: float) -> np.ndarray:
-    """The table's row for `level` (one value per local mean), interpolated linearly between
-    grid levels (the tables are stored level-major, so a level's row is contiguous)."""
+def _rows_at_level(level: float) -> tuple[np.ndarray, np.ndarray]:
+    """`_variance_row`'s two rows (one value per local mean) for `level`, interpolated
+    linearly between the two grid levels around it."""
     position = min(max(level, 0.0), 1.0) * (_LEVEL_GRID.size - 1)
     index = min(int(position), _LEVEL_GRID.size - 2)
     weight = position - index
-    return table[index] * (1.0 - weight) + table[index + 1] * weight
+    below, above = _variance_row(index), _variance_row(index + 1)
+    return (below[0] * (1.0 - weight) + above[0] * weight,
+            below[1] * (1.0 - weight) + above[1] * weight)
 
 
 @functools.cache
-def _variance_tables() -> tuple[np.ndarray, np.ndarray]:
-    """(local mean, level) -> noise variance V of one pixel, and its second derivative V''
-    along the local mean, indexed [level, local mean] on `_LEVEL_GRID` x `_MEAN_GRID`.
+def _variance_row(index: int) -> tuple[np.ndarray, np.ndarray]:
+    """Noise variance V of one pixel at grid level `_LEVEL_GRID[index]` as a function of the
+    local mean (on `_MEAN_GRID`), and its second derivative V'' along the local mean.
 
-    For each level, the clean value m whose clipped mean f(m, level) equals the local mean is
-    found by interpolation (f increases with m; m is held to [0, 1]) and the clipped variance
-    is read there. V is concave near the middle, so V read at a window's mean differs from
-    the mean of V over the window's pixels by V''/2 times (the spread of the window's clean
-    values minus the noise in its mean): `_pooled_level` adds that term, which it measures as
-    V''/2 (local variance - V).
+    The clean value m whose clipped mean f(m, level) equals the local mean is found by
+    interpolation (f increases with m; m is held to [0, 1]) and the clipped variance is read
+    there. V is concave near the middle, so V read at a window's mean differs from the mean
+    of V over the window's pixels by V''/2 times (the spread of the window's clean values
+    minus the noise in its mean): `_pooled_level` adds that term, which it measures as
+    V''/2 (local variance - V). Rows are built when first read: one estimate reads a few
+    dozen of the 401 levels, so a process's first estimate does not pay for all of them.
     """
-    clean_grid = np.linspace(0.0, 1.0, 1025)
-    table = np.zeros((_MEAN_GRID.size, _LEVEL_GRID.size))
-    for j, level in enumerate(_LEVEL_GRID):
-        means, stds = clipped_mean_std(clean_grid, level)
-        clean_value = np.interp(_MEAN_GRID, means, clean_grid)
-        table[:, j] = np.interp(clean_value, clean_grid, stds) ** 2
+    means, stds = clipped_mean_std(_CLEAN_GRID, _LEVEL_GRID[index])
+    clean_value = np.interp(_MEAN_GRID, means, _CLEAN_GRID)
+    variance = np.interp(clean_value, _CLEAN_GRID, stds) ** 2
     step = _MEAN_GRID[1] - _MEAN_GRID[0]
-    curvature = np.gradient(np.gradient(table, step, axis=0), step, axis=0)
-    return np.ascontiguousarray(table.T), np.ascontiguousarray(curvature.T)
+    return variance, np.gradient(np.gradient(variance, step), step)
 
 
 def clipped_mean_std(clean, level) -> tuple[np.ndarray, np.ndarray]:
