@@ -75,7 +75,8 @@ class ModelConfig:
     # weights since their sixth polish).
     level_modulation: bool = False
     # With level_modulation: modulate each block's second convolution too, so that the level
-    # also scales what every block adds (an experiment: docs/architecture_experiments.md).
+    # also scales what every block adds (an experiment; measured no better than once at
+    # width 8: docs/architecture_experiments.md, stop 30).
     residual_modulation: bool = False
 
 
