@@ -68,15 +68,22 @@ def test_noise_conditional_models_take_and_use_the_level(arch):
     assert np.abs(low - high).max() > 1e-4
 
 
+def _randomise_and_copy(source, target, rng) -> None:
+    """Give `source`'s zero-initialised layers (the branches' last convolutions, the head)
+    random weights, then copy every layer of `source` into `target`'s layer of that name:
+    `target` then differs only by the layers `source` lacks."""
+    for layer in source.layers:
+        if layer.name.endswith("conv2") or layer.name == "noise":
+            layer.set_weights([rng.normal(0, 0.1, w.shape) for w in layer.get_weights()])
+        target.get_layer(layer.name).set_weights(layer.get_weights())
+
+
 def test_level_modulation_starts_as_the_plain_model_and_reaches_every_block():
     from facedenoise.models.layers import LevelModulation
 
     plain, film = build_model(TINY["resunet"]), build_model(TINY["resunet-film"])
     rng = np.random.default_rng(2)
-    for layer in plain.layers:  # the branches' last convolutions and the head start at zero
-        if layer.name.endswith("conv2") or layer.name == "noise":
-            layer.set_weights([rng.normal(0, 0.1, w.shape) for w in layer.get_weights()])
-        film.get_layer(layer.name).set_weights(layer.get_weights())
+    _randomise_and_copy(plain, film, rng)
     images = rng.random((2, 40, 40, 3), dtype=np.float32)
     # the modulation's dense layers start at zero: the same function as the plain model
     np.testing.assert_allclose(np.asarray(film(_inputs(film, images, 0.3))),
@@ -98,10 +105,7 @@ def test_residual_modulation_adds_a_second_modulation_per_block_that_starts_at_z
     modulations = [layer for layer in twice.layers if isinstance(layer, LevelModulation)]
     assert len(modulations) == 2 * (2 * 2 * 2 + 2)
     rng = np.random.default_rng(3)
-    for layer in once.layers:
-        if layer.name.endswith("conv2") or layer.name == "noise":
-            layer.set_weights([rng.normal(0, 0.1, w.shape) for w in layer.get_weights()])
-        twice.get_layer(layer.name).set_weights(layer.get_weights())
+    _randomise_and_copy(once, twice, rng)
     images = rng.random((2, 40, 40, 3), dtype=np.float32)
     np.testing.assert_allclose(np.asarray(twice(_inputs(twice, images, 0.3))),
                                np.asarray(once(_inputs(once, images, 0.3))), atol=1e-6)

@@ -344,8 +344,8 @@ def _pooled_level(stats, weak, laplacian) -> float:
     target = laplacian[weak].sum() * _BLOCK * _BLOCK
 
     def predicted(level: float) -> float:
-        variance, curvature = _rows_at_level(level)
-        variance, half_curvature = variance[mean_index], 0.5 * curvature[mean_index]
+        variance = _row_at_level(level, _VARIANCE)[mean_index]
+        half_curvature = 0.5 * _row_at_level(level, _CURVATURE)[mean_index]
         base = counts * variance
         # Jensen's term (see _variance_row), held within half the base variance: it is a
         # second-order expansion, valid for small spreads only.
@@ -377,19 +377,21 @@ def _block_variance(block_bins, weights, level: float) -> np.ndarray:
     block_bins: (blocks, C) each colour channel's block mean as an index into `_MEAN_GRID`;
     weights: (blocks, C) the squared opponent weights of the block's channel.
     """
-    variance = _rows_at_level(level)[0]
+    variance = _row_at_level(level, _VARIANCE)
     return np.sum(variance[block_bins] * weights, axis=1)
 
 
-def _rows_at_level(level: float) -> tuple[np.ndarray, np.ndarray]:
-    """`_variance_row`'s two rows (one value per local mean) for `level`, interpolated
+_VARIANCE, _CURVATURE = 0, 1  # the two rows of `_variance_row`
+
+
+def _row_at_level(level: float, part: int) -> np.ndarray:
+    """`_variance_row(...)[part]` (one value per local mean) for `level`, interpolated
     linearly between the two grid levels around it."""
     position = min(max(level, 0.0), 1.0) * (_LEVEL_GRID.size - 1)
     index = min(int(position), _LEVEL_GRID.size - 2)
     weight = position - index
-    below, above = _variance_row(index), _variance_row(index + 1)
-    return (below[0] * (1.0 - weight) + above[0] * weight,
-            below[1] * (1.0 - weight) + above[1] * weight)
+    return (_variance_row(index)[part] * (1.0 - weight)
+            + _variance_row(index + 1)[part] * weight)
 
 
 @functools.cache
